@@ -1,0 +1,38 @@
+# FindMySQLCAPI — the MySQL C API: MariaDB Connector/C (libmariadb) or libmysqlclient.
+#
+# Defines the imported target MySQL::CAPI and MySQLCAPI_FOUND, MySQLCAPI_INCLUDE_DIR,
+# MySQLCAPI_LIBRARY, MySQLCAPI_FLAVOR ("mariadb" or "mysql").
+# Set MySQLCAPI_PREFER_MYSQL=ON to pick libmysqlclient when both are installed.
+include(FindPackageHandleStandardArgs)
+
+if(NOT MySQLCAPI_PREFER_MYSQL)
+  find_path(MySQLCAPI_MARIADB_INCLUDE_DIR mysql.h PATH_SUFFIXES mariadb)
+  find_library(MySQLCAPI_MARIADB_LIBRARY NAMES mariadb libmariadb)
+endif()
+if(MySQLCAPI_MARIADB_INCLUDE_DIR AND MySQLCAPI_MARIADB_LIBRARY)
+  set(MySQLCAPI_INCLUDE_DIR "${MySQLCAPI_MARIADB_INCLUDE_DIR}")
+  set(MySQLCAPI_LIBRARY "${MySQLCAPI_MARIADB_LIBRARY}")
+  set(MySQLCAPI_FLAVOR mariadb)
+else()
+  find_path(MySQLCAPI_MYSQL_INCLUDE_DIR mysql.h PATH_SUFFIXES mysql)
+  find_library(MySQLCAPI_MYSQL_LIBRARY NAMES mysqlclient)
+  set(MySQLCAPI_INCLUDE_DIR "${MySQLCAPI_MYSQL_INCLUDE_DIR}")
+  set(MySQLCAPI_LIBRARY "${MySQLCAPI_MYSQL_LIBRARY}")
+  set(MySQLCAPI_FLAVOR mysql)
+endif()
+
+find_package_handle_standard_args(MySQLCAPI
+  REQUIRED_VARS MySQLCAPI_LIBRARY MySQLCAPI_INCLUDE_DIR
+  REASON_FAILURE_MESSAGE "install libmariadb-dev (Debian/Ubuntu) or libmysqlclient-dev")
+
+if(MySQLCAPI_FOUND AND NOT TARGET MySQL::CAPI)
+  add_library(MySQL::CAPI UNKNOWN IMPORTED)
+  set_target_properties(MySQL::CAPI PROPERTIES
+    IMPORTED_LOCATION "${MySQLCAPI_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${MySQLCAPI_INCLUDE_DIR}")
+  if(MySQLCAPI_FLAVOR STREQUAL "mariadb")
+    set_property(TARGET MySQL::CAPI APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS LIFELINE_CAPI_MARIADB=1)
+  endif()
+endif()
+mark_as_advanced(MySQLCAPI_MARIADB_INCLUDE_DIR MySQLCAPI_MARIADB_LIBRARY
+                 MySQLCAPI_MYSQL_INCLUDE_DIR MySQLCAPI_MYSQL_LIBRARY)

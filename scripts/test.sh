@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# lifeline: the whole test suite, from a fresh Debian 12 machine.
+#   1. installs missing Debian packages (scripts/setup.sh)
+#   2. builds and runs unit, integration and consumer tests (ctest) — each integration test gets its
+#      own throwaway MariaDB on 127.0.0.1, stopped afterwards
+#   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs unit + integration again
+# Exits non-zero if anything fails.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+"$root/scripts/setup.sh"
+
+mkdir -p "$root/build"
+status=0
+run_ctest() {
+  local dir="$1"; shift
+  echo "== ctest $dir $*"
+  (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$jobs" "$@") || status=1
+}
+
+configure_and_build "$root/build/default"
+run_ctest "$root/build/default"
+
+configure_and_build "$root/build/asan" -DLIFELINE_SANITIZE=address,undefined -DLIFELINE_BUILD_EXAMPLES=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_ctest "$root/build/asan" -LE 'consumer'
+
+if [ "$status" -ne 0 ]; then
+  echo "lifeline tests: FAILED"
+  exit 1
+fi
+echo "lifeline tests: all passed (default build, then ASan+UBSan)"

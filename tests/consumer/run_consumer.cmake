@@ -1,0 +1,20 @@
+# Builds and runs tests/consumer/project against lifeline, either installed (MODE=install) or
+# through add_subdirectory (MODE=subdirectory). Any failing step fails the test.
+function(step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer test step failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  message("${out}")
+endfunction()
+
+file(REMOVE_RECURSE "${WORK}")
+if(MODE STREQUAL "install")
+  step(${CMAKE_COMMAND} --install "${LIFELINE_BINARY_DIR}" --prefix "${WORK}/prefix")
+  step(${CMAKE_COMMAND} -S "${PROJECT_DIR}" -B "${WORK}/build" -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+else()
+  step(${CMAKE_COMMAND} -S "${PROJECT_DIR}" -B "${WORK}/build" -DLIFELINE_SOURCE=${LIFELINE_SOURCE_DIR})
+endif()
+step(${CMAKE_COMMAND} --build "${WORK}/build")
+step("${WORK}/build/consumer")
+step("${WORK}/build/consumer_core")

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# ctest FIXTURES_CLEANUP for integration tests: fails (and cleans up) if any mariadbd that the
+# harness started (datadir under a lifeline-mariadb-* directory) is still running.
+set -u
+left=0
+for d in /proc/[0-9]*; do
+  [ "$(cat "$d/comm" 2>/dev/null)" = mariadbd ] || continue
+  cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)
+  case "$cmd" in
+    *--datadir=*/lifeline-mariadb-*)
+      pid=${d#/proc/}
+      echo "left running by a test: pid $pid: $cmd"
+      kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
+      dir=$(sed -n 's/.*--datadir=\([^ ]*\)\/data.*/\1/p' <<<"$cmd")
+      [ -n "$dir" ] && rm -rf "$dir"
+      left=$((left + 1));;
+  esac
+done
+# Directories of wrappers that were SIGKILLed (their server died with them): remove when stale.
+for dir in "${TMPDIR:-/tmp}"/lifeline-mariadb-*; do
+  [ -f "$dir/harness.pid" ] || continue
+  pid=$(cat "$dir/harness.pid" 2>/dev/null)
+  if ! kill -0 "$pid" 2>/dev/null && [ -n "$(find "$dir" -maxdepth 0 -mmin +2)" ]; then
+    echo "removing stale harness directory $dir"
+    rm -rf "$dir"
+  fi
+done
+if [ "$left" -gt 0 ]; then
+  echo "FAILED: $left harness server(s) were left running (now killed)"
+  exit 1
+fi
+echo "no harness servers left running"
