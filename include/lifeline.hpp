@@ -6,6 +6,22 @@
 #ifndef LIFELINE_HPP
 #define LIFELINE_HPP
 
+#include <lifeline/backoff.hpp>
+#include <lifeline/circuit_breaker.hpp>
+#include <lifeline/classification.hpp>
+#include <lifeline/clock.hpp>
+#include <lifeline/connection.hpp>
+#include <lifeline/deadline.hpp>
+#include <lifeline/declaration.hpp>
+#include <lifeline/driver_traits.hpp>
+#include <lifeline/error.hpp>
+#include <lifeline/health.hpp>
+#include <lifeline/observer.hpp>
+#include <lifeline/options.hpp>
 #include <lifeline/phase.hpp>
+#include <lifeline/policy.hpp>
+#include <lifeline/result.hpp>
+#include <lifeline/retry_budget.hpp>
+#include <lifeline/session.hpp>
 
 #endif  // LIFELINE_HPP

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ctest FIXTURES_CLEANUP for integration tests: fails (and cleans up) if any mariadbd that the
-# harness started (datadir under a lifeline-mariadb-* directory) is still running.
+# harness started for this build tree (datadir under a lifeline-mariadb-* directory whose owner
+# file names $1) is still running. Servers of other build trees running at the same time are left alone.
 set -u
+owner=${1:?usage: no_servers_left.sh <build dir>}
 left=0
 for d in /proc/[0-9]*; do
   [ "$(cat "$d/comm" 2>/dev/null)" = mariadbd ] || continue
@@ -9,9 +11,10 @@ for d in /proc/[0-9]*; do
   case "$cmd" in
     *--datadir=*/lifeline-mariadb-*)
       pid=${d#/proc/}
+      dir=$(sed -n 's/.*--datadir=\([^ ]*\)\/data.*/\1/p' <<<"$cmd")
+      [ "$(cat "$dir/owner" 2>/dev/null)" = "$owner" ] || continue
       echo "left running by a test: pid $pid: $cmd"
       kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
-      dir=$(sed -n 's/.*--datadir=\([^ ]*\)\/data.*/\1/p' <<<"$cmd")
       [ -n "$dir" ] && rm -rf "$dir"
       left=$((left + 1));;
   esac
@@ -19,6 +22,7 @@ done
 # Directories of wrappers that were SIGKILLed (their server died with them): remove when stale.
 for dir in "${TMPDIR:-/tmp}"/lifeline-mariadb-*; do
   [ -f "$dir/harness.pid" ] || continue
+  [ "$(cat "$dir/owner" 2>/dev/null)" = "$owner" ] || continue
   pid=$(cat "$dir/harness.pid" 2>/dev/null)
   if ! kill -0 "$pid" 2>/dev/null && [ -n "$(find "$dir" -maxdepth 0 -mmin +2)" ]; then
     echo "removing stale harness directory $dir"

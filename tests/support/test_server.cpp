@@ -60,6 +60,24 @@ bool process_alive(pid_t pid) {
     return text[close + 2] != 'Z' && text[close + 2] != 'X';
 }
 
+char process_state(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    return (close == std::string::npos || close + 2 >= text.size()) ? '?' : text[close + 2];
+}
+
+// kill() only queues SIGSTOP/SIGCONT: wait until the process really is (not) stopped, or a query
+// sent right after freeze() could still be answered.
+void wait_state(pid_t pid, bool stopped) {
+    auto until = clock_type::now() + 5s;
+    while (clock_type::now() < until) {
+        char st = process_state(pid);
+        if (st == '?' || ((st == 'T') == stopped)) return;
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
 bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
     auto until = clock_type::now() + timeout;
     while (process_alive(pid)) {
@@ -239,6 +257,9 @@ server server::start(const server_options& options) {
         s.admin_sql("GRANT ALL PRIVILEGES ON *.* TO '" + s.endpoint_.admin_user + "'@" + h + " WITH GRANT OPTION");
     }
     s.write_state();
+    // Which build tree started it, so the after-test sweep judges only its own servers.
+    if (const char* owner = std::getenv("LIFELINE_HARNESS_OWNER"))
+        std::ofstream(s.dir_ + "/owner", std::ios::trunc) << owner << "\n";
     return s;
 }
 
@@ -361,12 +382,16 @@ void server::freeze() {
     pid_t p = pid();
     if (p == 0) throw server_error("lifeline test harness: freeze() while the server is not running");
     ::kill(p, SIGSTOP);
+    wait_state(p, true);
     frozen_ = true;
 }
 
 void server::thaw() {
     pid_t p = pid();
-    if (p != 0) ::kill(p, SIGCONT);
+    if (p != 0) {
+        ::kill(p, SIGCONT);
+        wait_state(p, false);
+    }
     frozen_ = false;
 }
 

@@ -1,0 +1,23 @@
+// 01 — quick start with the MySQL C API: wrap, declare what may run twice, go.
+#include <lifeline/driver/capi.hpp>
+
+#include "example_env.hpp"
+
+#include <cstdio>
+
+int main() {
+    lifeline::connection<lifeline::capi> db{example_options()};
+
+    db.execute("CREATE TABLE IF NOT EXISTS quickstart (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT)");
+    db.execute("INSERT INTO quickstart (note) VALUES ('hello')");  // not idempotent: never sent twice
+    auto r = db.query("SELECT COUNT(*) FROM quickstart", lifeline::idempotent);  // retried if lost
+    std::printf("01 quickstart: %s row(s), %u attempt(s)\n", r.scalar().value_or("?").c_str(), r.attempts);
+
+    // Non-throwing overload: an error_code plus diagnostics with the server's text.
+    std::error_code ec;
+    lifeline::diagnostics diag;
+    db.query("SELEC 1", lifeline::idempotent, ec, diag);
+    std::printf("01 quickstart: a syntax error is not retried: %s | %s\n", ec.message().c_str(),
+                diag.server_message.c_str());
+    return 0;
+}

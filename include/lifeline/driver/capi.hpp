@@ -1,0 +1,263 @@
+// lifeline — driver traits for the MySQL C API (MariaDB Connector/C or libmysqlclient).
+//
+//   #include <lifeline/driver/capi.hpp>
+//   lifeline::connection<lifeline::capi> db{options};
+//   db.run([](MYSQL* m) { return mysql_query(m, "UPDATE ..."); }, lifeline::idempotent);
+//
+// Never enables MYSQL_OPT_RECONNECT: lifeline reconnects itself and restores the session.
+// With MariaDB Connector/C the connect is non-blocking under lifeline's own deadline (ms
+// precision); with libmysqlclient it uses MYSQL_OPT_CONNECT_TIMEOUT, rounded up to seconds.
+#ifndef LIFELINE_DRIVER_CAPI_HPP
+#define LIFELINE_DRIVER_CAPI_HPP
+
+#include <lifeline/connection.hpp>
+#include <lifeline/driver/capi_error.hpp>
+#include <lifeline/driver_traits.hpp>
+#include <lifeline/error.hpp>
+#include <lifeline/options.hpp>
+#include <lifeline/result.hpp>
+
+#include <mysql.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace lifeline {
+
+
+namespace detail {
+
+// Owns one MYSQL handle.
+class capi_session {
+public:
+    capi_session() = default;
+    capi_session(capi_session&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+    capi_session& operator=(capi_session&& o) noexcept {
+        if (this != &o) {
+            reset();
+            m_ = o.m_;
+            o.m_ = nullptr;
+        }
+        return *this;
+    }
+    capi_session(const capi_session&) = delete;
+    capi_session& operator=(const capi_session&) = delete;
+    ~capi_session() { reset(); }
+
+    MYSQL* get() const noexcept { return m_; }
+    void adopt(MYSQL* m) noexcept {
+        reset();
+        m_ = m;
+    }
+    void reset() noexcept {
+        if (m_) mysql_close(m_);
+        m_ = nullptr;
+    }
+
+private:
+    MYSQL* m_ = nullptr;
+};
+
+inline void capi_fill(MYSQL* m, phase where, diagnostics& d) {
+    d = capi::make_diagnostics(m, where);
+}
+
+#ifdef LIFELINE_CAPI_MARIADB
+// Non-blocking connect driven by poll() so the budget is honoured to the millisecond (a frozen
+// server otherwise holds a blocking connect for whole seconds).
+inline bool capi_connect_nonblocking(MYSQL* m, const connect_options& o, std::chrono::milliseconds budget) {
+    using clock = std::chrono::steady_clock;
+    const auto until = clock::now() + budget;
+    mysql_options(m, MYSQL_OPT_NONBLOCK, nullptr);
+    MYSQL* ret = nullptr;
+    const char* sock = o.unix_socket.empty() ? nullptr : o.unix_socket.c_str();
+    const char* db = o.database.empty() ? nullptr : o.database.c_str();
+    int status = mysql_real_connect_start(&ret, m, o.host.c_str(), o.user.c_str(), o.password.c_str(), db, o.port,
+                                          sock, CLIENT_MULTI_RESULTS);
+    while (status) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{mysql_get_socket(m), 0, 0};
+        if (status & MYSQL_WAIT_READ) p.events |= POLLIN;
+        if (status & MYSQL_WAIT_WRITE) p.events |= POLLOUT;
+        if (status & MYSQL_WAIT_EXCEPT) p.events |= POLLPRI;
+        long timeout = left;
+        if (status & MYSQL_WAIT_TIMEOUT) timeout = std::min<long>(timeout, mysql_get_timeout_value_ms(m));
+        int r = ::poll(&p, 1, static_cast<int>(timeout));
+        int events = 0;
+        if (r == 0) {
+            if (!(status & MYSQL_WAIT_TIMEOUT)) continue;  // our own budget: re-check it
+            events = MYSQL_WAIT_TIMEOUT;
+        } else if (r > 0) {
+            if (p.revents & (POLLIN | POLLERR | POLLHUP)) events |= MYSQL_WAIT_READ;
+            if (p.revents & POLLOUT) events |= MYSQL_WAIT_WRITE;
+            if (p.revents & POLLPRI) events |= MYSQL_WAIT_EXCEPT;
+        } else {
+            continue;  // EINTR
+        }
+        status = mysql_real_connect_cont(&ret, m, events);
+    }
+    return ret != nullptr;
+}
+#endif
+
+}  // namespace detail
+
+template <>
+struct driver_traits<capi> {
+    using session_type = detail::capi_session;
+    using native_handle = MYSQL*;
+    static constexpr const char* name = "capi";
+
+    static bool connect(session_type& s, const connect_options& o, std::chrono::milliseconds budget, diagnostics& out) {
+        s.reset();
+        MYSQL* m = mysql_init(nullptr);
+        if (!m) {
+            out = diagnostics{};
+            out.code = 2008;  // CR_OUT_OF_MEMORY
+            out.server_message = "mysql_init failed: out of memory";
+            out.where = phase::connect;
+            return false;
+        }
+        s.adopt(m);
+        // Whole seconds, rounded up: the driver's own bound; lifeline's budget is the real one.
+        unsigned connect_s = static_cast<unsigned>(std::max<long long>(1, (budget.count() + 999) / 1000));
+        mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
+        if (o.io_timeout.count() > 0) {
+            unsigned io_s = static_cast<unsigned>(std::max<long long>(1, (o.io_timeout.count() + 999) / 1000));
+            mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &io_s);
+            mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
+        }
+        // The server reports session-state changes in OK packets (MariaDB 10.2+, MySQL 5.7+):
+        // lifeline uses it to notice state a reconnect would lose.
+        bool ok = false;
+#ifdef LIFELINE_CAPI_MARIADB
+        ok = detail::capi_connect_nonblocking(m, o, budget);
+#else
+        const char* sock = o.unix_socket.empty() ? nullptr : o.unix_socket.c_str();
+        const char* db = o.database.empty() ? nullptr : o.database.c_str();
+        ok = mysql_real_connect(m, o.host.c_str(), o.user.c_str(), o.password.c_str(), db, o.port, sock,
+                                CLIENT_MULTI_RESULTS) != nullptr;
+#endif
+        if (!ok) {
+            detail::capi_fill(m, phase::connect, out);
+            if (out.code == 0) {  // our budget ran out before the driver said anything
+                out.code = 2013;
+                out.sqlstate = "HY000";
+                out.server_message = "lifeline: connect did not finish within the operation's deadline";
+            }
+            s.reset();
+            return false;
+        }
+        return true;
+    }
+
+    static void close(session_type& s) noexcept { s.reset(); }
+    static bool is_open(const session_type& s) noexcept { return s.get() != nullptr; }
+    static native_handle native(session_type& s) noexcept { return s.get(); }
+    static int socket_fd(const session_type& s) noexcept {
+        return s.get() ? static_cast<int>(mysql_get_socket(s.get())) : -1;
+    }
+
+    static bool ping(session_type& s, diagnostics& out) {
+        if (mysql_ping(s.get()) == 0) return true;
+        detail::capi_fill(s.get(), phase::send, out);
+        return false;
+    }
+
+    static bool execute(session_type& s, std::string_view sql, result* res, diagnostics& out) {
+        MYSQL* m = s.get();
+        if (mysql_send_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
+            detail::capi_fill(m, phase::send, out);
+            return false;
+        }
+        if (mysql_read_query_result(m) != 0) {
+            detail::capi_fill(m, phase::read_result, out);
+            return false;
+        }
+        for (;;) {
+            MYSQL_RES* r = mysql_store_result(m);
+            if (r) {
+                if (res) {
+                    unsigned n = mysql_num_fields(r);
+                    MYSQL_FIELD* fields = mysql_fetch_fields(r);
+                    res->columns.clear();
+                    for (unsigned i = 0; i < n; ++i) res->columns.emplace_back(fields[i].name, fields[i].name_length);
+                    while (MYSQL_ROW row = mysql_fetch_row(r)) {
+                        unsigned long* len = mysql_fetch_lengths(r);
+                        auto& out_row = res->rows.emplace_back();
+                        out_row.reserve(n);
+                        for (unsigned i = 0; i < n; ++i) {
+                            if (row[i]) out_row.emplace_back(std::in_place, row[i], len[i]);
+                            else out_row.emplace_back(std::nullopt);
+                        }
+                    }
+                }
+                mysql_free_result(r);
+            } else if (mysql_errno(m) != 0) {
+                detail::capi_fill(m, phase::fetch, out);
+                return false;
+            } else if (res) {
+                res->affected_rows = mysql_affected_rows(m);
+                res->insert_id = mysql_insert_id(m);
+            }
+            int more = mysql_next_result(m);
+            if (more == -1) break;
+            if (more > 0) {
+                detail::capi_fill(m, phase::fetch, out);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // User code inside run(): lifeline looks at mysql_errno() after it returns. Code that handled
+    // an error itself and went on successfully leaves it at 0.
+    template <class F, class Out>
+    static bool invoke(session_type& s, F& f, Out& out, diagnostics& d) {
+        detail::call_into(f, s.get(), out);
+        if (mysql_errno(s.get()) == 0) return true;
+        detail::capi_fill(s.get(), phase::read_result, d);
+        out.reset();
+        return false;
+    }
+
+    static bool in_transaction(const session_type& s) noexcept {
+        if (!s.get()) return false;
+        unsigned status = 0;
+#ifdef LIFELINE_CAPI_MARIADB
+        mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status);
+#else
+        status = s.get()->server_status;
+#endif
+        return (status & SERVER_STATUS_IN_TRANS) != 0;
+    }
+
+    static bool reconnect_option_enabled(session_type& s) noexcept {
+        if (!s.get()) return false;
+        my_bool on = 0;
+        mysql_get_option(s.get(), MYSQL_OPT_RECONNECT, &on);
+        return on != 0;
+    }
+
+    static bool untracked_state_changed(session_type& s) noexcept {
+        // Only an OK packet carries fresh tracking data; after a result set the driver still holds
+        // the previous OK's (measured: a SELECT after a SET reported the SET's change again).
+        if (mysql_field_count(s.get()) != 0) return false;
+        const char* data = nullptr;
+        size_t len = 0;
+        if (mysql_session_track_get_first(s.get(), SESSION_TRACK_STATE_CHANGE, &data, &len) != 0) return false;
+        return len == 1 && data[0] == '1';
+    }
+
+    static std::uint64_t connection_id(session_type& s) noexcept { return s.get() ? mysql_thread_id(s.get()) : 0; }
+};
+
+}  // namespace lifeline
+
+#endif  // LIFELINE_DRIVER_CAPI_HPP

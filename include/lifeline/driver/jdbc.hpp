@@ -1,0 +1,206 @@
+// lifeline — driver traits for MySQL Connector/C++ 1.1, the JDBC-style API (sql::Connection).
+//
+//   #include <lifeline/driver/jdbc.hpp>
+//   lifeline::connection<lifeline::jdbc> db{options};
+//   db.run([](sql::Connection& c) { legacy_report(c); }, lifeline::idempotent);
+//
+// Sets OPT_RECONNECT to false explicitly: Connector/C++'s reconnect() leans on it and loses the
+// session silently; lifeline reconnects itself. Connector/C++ hides its socket, so the liveness
+// check is a COM_PING after the idle window (no zero-round-trip poll), the connect deadline is
+// whole seconds, and session-state tracking is not visible (guard_untracked_state has no effect).
+#ifndef LIFELINE_DRIVER_JDBC_HPP
+#define LIFELINE_DRIVER_JDBC_HPP
+
+#include <lifeline/connection.hpp>
+#include <lifeline/detail/sql_text.hpp>
+#include <lifeline/driver/jdbc_error.hpp>
+#include <lifeline/driver_traits.hpp>
+#include <lifeline/error.hpp>
+#include <lifeline/options.hpp>
+#include <lifeline/result.hpp>
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/resultset_metadata.h>
+#include <cppconn/statement.h>
+#include <mysql_driver.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace lifeline {
+
+
+namespace detail {
+
+struct jdbc_session {
+    std::unique_ptr<sql::Connection> conn;
+    std::uint64_t id = 0;
+    bool explicit_txn = false;  // BEGIN/START TRANSACTION seen through lifeline, not yet ended
+};
+
+}  // namespace detail
+
+template <>
+struct driver_traits<jdbc> {
+    using session_type = detail::jdbc_session;
+    using native_handle = sql::Connection&;
+    static constexpr const char* name = "jdbc";
+
+    static bool connect(session_type& s, const connect_options& o, std::chrono::milliseconds budget, diagnostics& out) {
+        close(s);
+        sql::ConnectOptionsMap props;
+        if (o.unix_socket.empty()) {
+            props["hostName"] = sql::SQLString("tcp://" + o.host + ":" + std::to_string(o.port));
+        } else {
+            props["hostName"] = sql::SQLString("unix://" + o.unix_socket);
+        }
+        props["userName"] = sql::SQLString(o.user);
+        props["password"] = sql::SQLString(o.password);
+        if (!o.database.empty()) props["schema"] = sql::SQLString(o.database);
+        props["OPT_CONNECT_TIMEOUT"] = static_cast<int>(std::max<long long>(1, (budget.count() + 999) / 1000));
+        if (o.io_timeout.count() > 0) {
+            int io = static_cast<int>(std::max<long long>(1, (o.io_timeout.count() + 999) / 1000));
+            props["OPT_READ_TIMEOUT"] = io;
+            props["OPT_WRITE_TIMEOUT"] = io;
+        }
+        props["OPT_RECONNECT"] = false;  // never: lifeline reconnects itself and restores the session
+        try {
+            s.conn.reset(sql::mysql::get_driver_instance()->connect(props));
+            std::unique_ptr<sql::Statement> st(s.conn->createStatement());
+            std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT CONNECTION_ID()"));
+            s.id = rs->next() ? rs->getUInt64(1) : 0;
+            return true;
+        } catch (const sql::SQLException& e) {
+            out = jdbc::make_diagnostics(e, phase::connect);
+            s.conn.reset();
+            return false;
+        }
+    }
+
+    static void close(session_type& s) noexcept {
+        if (s.conn) {
+            try {
+                s.conn->close();
+            } catch (...) {
+            }
+        }
+        s.conn.reset();
+        s.explicit_txn = false;
+    }
+    static bool is_open(const session_type& s) noexcept { return s.conn != nullptr; }
+    static native_handle native(session_type& s) noexcept { return *s.conn; }
+    static int socket_fd(const session_type&) noexcept { return -1; }
+
+    static bool ping(session_type& s, diagnostics& out) {
+        try {
+            if (s.conn->isValid()) return true;
+        } catch (const sql::SQLException& e) {
+            out = jdbc::make_diagnostics(e, phase::send);
+            return false;
+        }
+        out = diagnostics{};
+        out.code = 2006;  // CR_SERVER_GONE_ERROR: what isValid() == false means
+        out.sqlstate = "HY000";
+        out.where = phase::send;
+        out.server_message = "Connector/C++ isValid() returned false";
+        out.driver = "MySQL Connector/C++ 1.1";
+        return false;
+    }
+
+    static bool execute(session_type& s, std::string_view sql_text, result* res, diagnostics& out) {
+        phase where = phase::read_result;
+        try {
+            std::unique_ptr<sql::Statement> st(s.conn->createStatement());
+            bool has_rows = st->execute(sql::SQLString(sql_text.data(), sql_text.size()));
+            track_transaction(s, sql_text);
+            where = phase::fetch;
+            for (;;) {
+                if (has_rows) {
+                    std::unique_ptr<sql::ResultSet> rs(st->getResultSet());
+                    if (res && rs) {
+                        sql::ResultSetMetaData* md = rs->getMetaData();
+                        unsigned n = md->getColumnCount();
+                        res->columns.clear();
+                        for (unsigned i = 1; i <= n; ++i) res->columns.emplace_back(md->getColumnLabel(i));
+                        while (rs->next()) {
+                            auto& row = res->rows.emplace_back();
+                            for (unsigned i = 1; i <= n; ++i) {
+                                std::string v = rs->getString(i);
+                                if (rs->wasNull()) row.emplace_back(std::nullopt);
+                                else row.emplace_back(std::move(v));
+                            }
+                        }
+                    }
+                } else if (res) {
+                    // getUpdateCount() is unsigned in 1.1; "no more results" is its all-ones value.
+                    auto count = st->getUpdateCount();
+                    if (count != static_cast<decltype(count)>(-1)) res->affected_rows = count;
+                }
+                if (!st->getMoreResults()) {
+                    if (st->getUpdateCount() == static_cast<decltype(st->getUpdateCount())>(-1)) break;
+                    has_rows = false;
+                } else {
+                    has_rows = true;
+                }
+            }
+            return true;
+        } catch (const sql::SQLException& e) {
+            out = jdbc::make_diagnostics(e, where);
+            return false;
+        }
+    }
+
+    // User code inside run(): a thrown sql::SQLException is the failure; other exceptions propagate.
+    template <class F, class Out>
+    static bool invoke(session_type& s, F& f, Out& out, diagnostics& d) {
+        try {
+            detail::call_into(f, *s.conn, out);
+            return true;
+        } catch (const sql::SQLException& e) {
+            d = jdbc::make_diagnostics(e, phase::read_result);
+            out.reset();
+            return false;
+        }
+    }
+
+    static bool in_transaction(const session_type& s) noexcept {
+        if (!s.conn) return false;
+        if (s.explicit_txn) return true;
+        try {
+            return !s.conn->getAutoCommit();
+        } catch (...) {
+            return false;
+        }
+    }
+
+    static bool reconnect_option_enabled(session_type& s) noexcept {
+        if (!s.conn) return false;
+        try {
+            bool on = false;
+            s.conn->getClientOption("OPT_RECONNECT", &on);
+            return on;
+        } catch (...) {
+            return false;
+        }
+    }
+    static bool untracked_state_changed(session_type&) noexcept { return false; }
+    static std::uint64_t connection_id(session_type& s) noexcept { return s.id; }
+
+private:
+    static void track_transaction(session_type& s, std::string_view sql_text) {
+        if (detail::starts_with_keyword(sql_text, "BEGIN") || detail::starts_with_keyword(sql_text, "START TRANSACTION"))
+            s.explicit_txn = true;
+        else if (detail::starts_with_keyword(sql_text, "COMMIT") || detail::starts_with_keyword(sql_text, "ROLLBACK"))
+            s.explicit_txn = false;
+    }
+};
+
+}  // namespace lifeline
+
+#endif  // LIFELINE_DRIVER_JDBC_HPP

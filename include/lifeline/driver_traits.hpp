@@ -1,0 +1,120 @@
+// lifeline — what a driver must provide to be wrapped by lifeline::connection.
+//
+// Specialise `lifeline::driver_traits<Tag>` for a driver tag type. lifeline ships two:
+// `lifeline::capi` (MySQL C API, lifeline/driver/capi.hpp) and `lifeline::jdbc` (Connector/C++ 1.1,
+// lifeline/driver/jdbc.hpp). A specialisation provides:
+//
+//   using session_type  = ...;   // owns one driver connection; default-constructible, movable
+//   using native_handle = ...;   // what run() callables and callbacks get: MYSQL*, sql::Connection&
+//   static constexpr const char* name;
+//   static bool connect(session_type&, const connect_options&, std::chrono::milliseconds budget,
+//                       diagnostics& out);       // must never enable OPT_RECONNECT
+//   static void close(session_type&) noexcept;
+//   static bool is_open(const session_type&) noexcept;
+//   static native_handle native(session_type&) noexcept;
+//   static int socket_fd(const session_type&) noexcept;   // -1 if the driver hides its socket
+//   static bool ping(session_type&, diagnostics& out);
+//   static bool execute(session_type&, std::string_view sql, result* out, diagnostics& out);
+//           // records in out.where the phase of a failure: send / read_result / fetch
+//   template <class F, class Out> static bool invoke(session_type&, F& f, Out& out, diagnostics& d);
+//           // runs user code f(native_handle) into out (a std::optional; see detail::call_into);
+//           // false + diagnostics if it failed (C API: mysql_errno() after f returns; JDBC: a
+//           // thrown sql::SQLException)
+//   static bool in_transaction(const session_type&) noexcept;
+//   static bool reconnect_option_enabled(session_type&) noexcept;   // must always be false
+//   static bool untracked_state_changed(session_type&) noexcept;    // session_track_state_change
+//   static std::uint64_t connection_id(session_type&) noexcept;
+//
+// `check_driver_traits<Tag>()` static_asserts each member with a message naming it and the fix.
+#ifndef LIFELINE_DRIVER_TRAITS_HPP
+#define LIFELINE_DRIVER_TRAITS_HPP
+
+#include <type_traits>
+#include <utility>
+
+namespace lifeline {
+
+template <class Tag>
+struct driver_traits;  // specialise for your driver tag; see the list above
+
+struct capi;  // MySQL C API (MariaDB Connector/C or libmysqlclient): include lifeline/driver/capi.hpp
+struct jdbc;  // MySQL Connector/C++ 1.1 JDBC API: include lifeline/driver/jdbc.hpp
+
+namespace detail {
+
+// Calls f(h) and stores its result in out (std::optional<R>, or std::optional<bool> for void).
+template <class F, class H, class Out>
+void call_into(F& f, H&& h, Out& out) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, H>>) {
+        f(std::forward<H>(h));
+        out.emplace(true);
+    } else {
+        out.emplace(f(std::forward<H>(h)));
+    }
+}
+
+template <class T, class = void>
+struct is_complete : std::false_type {};
+template <class T>
+struct is_complete<T, std::void_t<decltype(sizeof(T))>> : std::true_type {};
+
+#define LIFELINE_DETAIL_HAS(name, expr)                          \
+    template <class T, class = void>                             \
+    struct has_##name : std::false_type {};                      \
+    template <class T>                                           \
+    struct has_##name<T, std::void_t<expr>> : std::true_type {};
+
+LIFELINE_DETAIL_HAS(session_type, typename T::session_type)
+LIFELINE_DETAIL_HAS(native_handle, typename T::native_handle)
+LIFELINE_DETAIL_HAS(connect, decltype(&T::connect))
+LIFELINE_DETAIL_HAS(close, decltype(&T::close))
+LIFELINE_DETAIL_HAS(is_open, decltype(&T::is_open))
+LIFELINE_DETAIL_HAS(native, decltype(&T::native))
+LIFELINE_DETAIL_HAS(socket_fd, decltype(&T::socket_fd))
+LIFELINE_DETAIL_HAS(ping, decltype(&T::ping))
+LIFELINE_DETAIL_HAS(execute, decltype(&T::execute))
+LIFELINE_DETAIL_HAS(in_transaction, decltype(&T::in_transaction))
+LIFELINE_DETAIL_HAS(reconnect_option_enabled, decltype(&T::reconnect_option_enabled))
+LIFELINE_DETAIL_HAS(untracked_state_changed, decltype(&T::untracked_state_changed))
+LIFELINE_DETAIL_HAS(connection_id, decltype(&T::connection_id))
+#undef LIFELINE_DETAIL_HAS
+
+}  // namespace detail
+
+template <class Tag>
+constexpr bool check_driver_traits() {
+    using T = driver_traits<Tag>;
+    static_assert(detail::is_complete<T>::value,
+                  "lifeline: driver_traits<Tag> is not specialised for this driver tag. Include the "
+                  "adapter header (lifeline/driver/capi.hpp or lifeline/driver/jdbc.hpp) or write a "
+                  "specialisation (see lifeline/driver_traits.hpp).");
+    if constexpr (detail::is_complete<T>::value) {
+        static_assert(detail::has_session_type<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `using session_type = ...;` (the type that owns one driver connection).");
+        static_assert(detail::has_native_handle<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `using native_handle = ...;` (what run() hands to user code).");
+        static_assert(detail::has_connect<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static bool connect(session_type&, const connect_options&, std::chrono::milliseconds, diagnostics&)`.");
+        static_assert(detail::has_close<T>::value, "lifeline: driver_traits<Tag> lacks `static void close(session_type&) noexcept`.");
+        static_assert(detail::has_is_open<T>::value, "lifeline: driver_traits<Tag> lacks `static bool is_open(const session_type&) noexcept`.");
+        static_assert(detail::has_native<T>::value, "lifeline: driver_traits<Tag> lacks `static native_handle native(session_type&) noexcept`.");
+        static_assert(detail::has_socket_fd<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static int socket_fd(const session_type&) noexcept` (return -1 if the driver hides its socket).");
+        static_assert(detail::has_ping<T>::value, "lifeline: driver_traits<Tag> lacks `static bool ping(session_type&, diagnostics&)`.");
+        static_assert(detail::has_execute<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static bool execute(session_type&, std::string_view, result*, diagnostics&)`.");
+        static_assert(detail::has_in_transaction<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static bool in_transaction(const session_type&) noexcept`.");
+        static_assert(detail::has_reconnect_option_enabled<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static bool reconnect_option_enabled(session_type&) noexcept` (lifeline asserts OPT_RECONNECT stays off).");
+        static_assert(detail::has_untracked_state_changed<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static bool untracked_state_changed(session_type&) noexcept` (return false if the driver cannot tell).");
+        static_assert(detail::has_connection_id<T>::value,
+                      "lifeline: driver_traits<Tag> lacks `static std::uint64_t connection_id(session_type&) noexcept`.");
+    }
+    return true;
+}
+
+}  // namespace lifeline
+
+#endif  // LIFELINE_DRIVER_TRAITS_HPP

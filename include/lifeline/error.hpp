@@ -1,0 +1,217 @@
+// lifeline — std::error_code integration.
+//
+// Three categories: "lifeline" for lifeline's own conditions (errc, each message says what to
+// do), "lifeline.server" and "lifeline.client" for the driver's error numbers (value = the
+// number, message = symbol + what it means, from the classification table). The server's own
+// text belongs to `diagnostics`, not to the error_code, which stays a cheap value.
+//
+// Header-only and ODR-safe: each category is a function-local static inside an inline function,
+// so every translation unit sees the same object (error_code compares categories by address).
+#ifndef LIFELINE_ERROR_HPP
+#define LIFELINE_ERROR_HPP
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <lifeline/classification.hpp>
+#include <lifeline/phase.hpp>
+
+namespace lifeline {
+
+enum class errc : int {
+    outcome_unknown = 1,          // a non-idempotent statement may or may not have run
+    commit_unknown,               // the connection died during COMMIT
+    transaction_lost,             // the connection died inside a transaction
+    deadline_exceeded,            // the operation's deadline passed
+    retry_budget_exhausted,       // too many recent retries: failing fast
+    circuit_open,                 // the circuit breaker is open: failing fast
+    pool_exhausted,               // no connection became free in time
+    invalid_option,               // connect_options (or another option) is invalid
+    invalid_dsn,                  // the connection string does not parse
+    session_state_lost,           // reconnected, but the session could not be restored
+    not_connected,                // no connection is open
+    connection_lost_before_send,  // the connection was dead before the statement was sent (nothing ran)
+    verification_failed,          // the verification callback itself failed
+    statement_too_large,          // larger than max_allowed_packet
+    not_idempotent,               // a retry was needed but the statement is not declared idempotent
+    read_only_server,             // the server is read-only and no primary is known
+    internal_error,               // an unexpected exception inside lifeline (e.g. out of memory)
+};
+
+namespace detail {
+
+constexpr std::string_view errc_message(int value) noexcept {
+    switch (static_cast<errc>(value)) {
+    case errc::outcome_unknown:
+        return "the statement may or may not have run (the connection was lost while it was in flight); declare it "
+               "idempotent or pass a verification callback to let lifeline decide";
+    case errc::commit_unknown:
+        return "the connection was lost during COMMIT, so the transaction may or may not be committed; pass a "
+               "verification callback (e.g. look up a token row written by the transaction) to let lifeline find out";
+    case errc::transaction_lost:
+        return "the connection broke inside a transaction and the server rolled it back; re-run the whole "
+               "transaction (lifeline's transaction runner does), never just the last statement";
+    case errc::deadline_exceeded:
+        return "the operation's deadline passed before it could succeed; allow more time or check the server's health";
+    case errc::retry_budget_exhausted:
+        return "too many retries recently, so lifeline failed fast instead of adding load; the server is probably "
+               "down or overloaded: fix that, or raise the retry budget only if such bursts are expected";
+    case errc::circuit_open:
+        return "the circuit breaker is open after repeated failures, so lifeline failed fast; it probes the server "
+               "again after the cool-down";
+    case errc::pool_exhausted:
+        return "no pooled connection became free in time; raise the pool size or the acquire timeout, or hold "
+               "connections for shorter";
+    case errc::invalid_option:
+        return "an option is invalid; the diagnostics say which one and how to fix it";
+    case errc::invalid_dsn:
+        return "the connection string does not parse; expected mysql://user:password@host:port/schema?option=value";
+    case errc::session_state_lost:
+        return "the connection was lost together with session state lifeline was not asked to keep (user "
+               "variables, temporary tables, prepared statements made outside lifeline), so lifeline did not "
+               "silently continue in a new session; register that state in session() to have it restored";
+    case errc::not_connected:
+        return "no connection is open; connect first (or take a connection from the pool)";
+    case errc::connection_lost_before_send:
+        return "the connection was dead before the statement was sent, so nothing ran; it is safe to run it again "
+               "on a new connection";
+    case errc::verification_failed:
+        return "the verification callback failed, so whether the statement ran is still unknown; check the data "
+               "before running it again";
+    case errc::statement_too_large:
+        return "the statement is larger than max_allowed_packet; split it into smaller batches or raise "
+               "max_allowed_packet on server and client";
+    case errc::not_idempotent:
+        return "lifeline would have to run this statement again but it is not declared idempotent; declare it "
+               "idempotent if running it twice is harmless, or pass a verification callback";
+    case errc::internal_error:
+        return "an unexpected exception inside lifeline (e.g. out of memory); the diagnostics hold its text";
+    case errc::read_only_server:
+        return "the server is read-only (a replica, or a primary demoted by failover); point lifeline at the "
+               "primary or give it the failover hosts so it can reroute";
+    }
+    return "unknown lifeline error";
+}
+
+class lifeline_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "lifeline"; }
+    std::string message(int value) const override { return std::string(errc_message(value)); }
+    // Lets callers test portable conditions, e.g. `ec == std::errc::timed_out`.
+    std::error_condition default_error_condition(int value) const noexcept override {
+        switch (static_cast<errc>(value)) {
+        case errc::deadline_exceeded: return std::errc::timed_out;
+        case errc::invalid_option:
+        case errc::invalid_dsn: return std::errc::invalid_argument;
+        case errc::not_connected: return std::errc::not_connected;
+        default: return {value, *this};
+        }
+    }
+};
+
+// "<SYMBOL> (<code>): <what it means>" for listed codes, a pointer to diagnostics otherwise.
+inline std::string driver_code_message(int value, const char* kind) {
+    if (value > 0) {
+        if (const error_row* row = find_error_row(static_cast<unsigned>(value))) {
+            std::string out(row->symbol);
+            out += " (";
+            out += std::to_string(value);
+            out += "): ";
+            out += row->reason;
+            return out;
+        }
+    }
+    std::string out(kind);
+    out += " error ";
+    out += std::to_string(value);
+    out += " (not in lifeline's table; the driver's text is in lifeline::diagnostics)";
+    return out;
+}
+
+class server_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "lifeline.server"; }
+    std::string message(int value) const override { return driver_code_message(value, "server"); }
+};
+
+class client_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "lifeline.client"; }
+    std::string message(int value) const override { return driver_code_message(value, "client"); }
+};
+
+}  // namespace detail
+
+inline const std::error_category& category() noexcept {
+    static const detail::lifeline_category_impl instance;
+    return instance;
+}
+
+inline const std::error_category& server_category() noexcept {
+    static const detail::server_category_impl instance;
+    return instance;
+}
+
+inline const std::error_category& client_category() noexcept {
+    static const detail::client_category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+// The driver's error number as an error_code: client codes (2000-2999, and MariaDB Connector/C's
+// 5000-5999) in client_category, everything else in server_category; 0 means no error.
+inline std::error_code make_driver_error_code(unsigned code) noexcept {
+    if (code == 0) return {};
+    return {static_cast<int>(code), detail::is_client_code(code) ? client_category() : server_category()};
+}
+
+// Everything the driver said besides the number. Default construction allocates nothing.
+struct diagnostics {
+    std::string server_message;  // the server's or driver's text, verbatim
+    std::string sqlstate;        // 5 characters, or empty
+    std::string driver;          // which adapter saw it, e.g. "capi", "jdbc"
+    phase where = phase::read_result;
+    unsigned code = 0;           // the driver's error number, 0 if none
+};
+
+// Thrown by lifeline's throwing overloads. Copies never throw (the payload is shared), as an
+// exception type's copies must not.
+class error : public std::system_error {
+public:
+    explicit error(std::error_code ec, diagnostics diag = {})
+        : std::system_error(ec), state_(std::make_shared<const state>(make_state(ec, std::move(diag)))) {}
+    explicit error(errc e, diagnostics diag = {}) : error(make_error_code(e), std::move(diag)) {}
+
+    const diagnostics& diag() const noexcept { return state_->diag; }
+    // The category's message, then what the server said (if anything).
+    const char* what() const noexcept override { return state_->what.c_str(); }
+
+private:
+    struct state {
+        std::string what;
+        diagnostics diag;
+    };
+    static state make_state(const std::error_code& ec, diagnostics diag) {
+        std::string text = ec.message();
+        if (!diag.server_message.empty()) {
+            text += "; server said: ";
+            text += diag.server_message;
+        }
+        return {std::move(text), std::move(diag)};
+    }
+    std::shared_ptr<const state> state_;
+};
+
+}  // namespace lifeline
+
+namespace std {
+template <>
+struct is_error_code_enum<lifeline::errc> : true_type {};
+}  // namespace std
+
+#endif  // LIFELINE_ERROR_HPP

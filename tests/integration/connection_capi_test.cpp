@@ -1,0 +1,327 @@
+// lifeline::connection<capi> against the real server: every fault of the article, end to end.
+#include "capi_support.hpp"
+#include "lifeline_support.hpp"
+
+#include <lifeline/driver/capi.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+using namespace lifeline;
+using namespace lifeline::test;
+using namespace std::chrono_literals;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+using db_type = lifeline::connection<lifeline::capi>;
+
+// Own budget per test so one test's outage does not starve the next.
+std::unique_ptr<db_type> make_db(const server& srv, default_policy p = {}) {
+    auto db = std::make_unique<db_type>(options_for(srv.where()), p);
+    db->set_retry_budget(std::make_shared<retry_budget>(p.budget));
+    db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
+    return db;
+}
+
+std::string count_rows(const server& srv, const std::string& table) {
+    auto m = capi_connect(srv.where());
+    return capi_scalar(m.get(), "SELECT COUNT(*) FROM " + table);
+}
+
+struct thaw_guard {
+    server& s;
+    ~thaw_guard() { s.thaw(); }
+};
+
+}  // namespace
+
+TEST_CASE("capi: OPT_RECONNECT is off on every connection lifeline makes", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    my_bool on = 1;
+    mysql_get_option(db->native(), MYSQL_OPT_RECONNECT, &on);
+    CHECK(on == 0);
+    auto first = db->connection_id();
+    admin_kill(srv.where(), first);
+    db->query("SELECT 1", lifeline::idempotent);
+    CHECK(db->connection_id() != first);
+    on = 1;
+    mysql_get_option(db->native(), MYSQL_OPT_RECONNECT, &on);
+    CHECK(on == 0);
+}
+
+TEST_CASE("capi: an idempotent SELECT survives KILL CONNECTION mid-query", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    auto id = db->connection_id();
+    result r;
+    {
+        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        r = db->query("SELECT SLEEP(1), 'answer'", lifeline::idempotent);
+    }
+    CHECK(r.attempts == 2);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0][1] == std::optional<std::string>("answer"));
+    CHECK(db->connection_id() != id);
+}
+
+TEST_CASE("capi: an idempotent SELECT survives a server restart during the query", "[retry][capi][disruptive]") {
+    auto srv = server::attach();
+    default_policy p;
+    p.retry.max_attempts = 50;
+    p.retry.deadline = 60s;
+    p.breaker.failure_threshold = 1000;
+    auto db = make_db(srv, p);
+    db->connect();
+    result r;
+    {
+        after restart(300ms, [&] { srv.restart(); });
+        r = db->query("SELECT SLEEP(2), 'after restart'", lifeline::idempotent);
+    }
+    CHECK(r.attempts >= 2);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0][1] == std::optional<std::string>("after restart"));
+}
+
+TEST_CASE("capi: wait_timeout is survived without a failed attempt", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->session().statements = {"SET SESSION wait_timeout = 1"};
+    db->connect();
+    auto id = db->connection_id();
+    std::this_thread::sleep_for(2500ms);  // the server closes the idle session
+    auto r = db->query("SELECT 'still here'", lifeline::idempotent);
+    CHECK(r.attempts == 1);
+    CHECK(r.scalar() == std::optional<std::string>("still here"));
+    CHECK(db->connection_id() != id);
+}
+
+TEST_CASE("capi: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE ins_kill (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->connect();
+    auto id = db->connection_id();
+    std::error_code ec;
+    diagnostics d;
+    {
+        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        db->execute("INSERT INTO ins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, ec, d);
+    }
+    CHECK(ec == errc::outcome_unknown);
+    CHECK(d.code == 2013);
+    auto rows = count_rows(srv, "ins_kill");
+    CHECK((rows == "0" || rows == "1"));  // what the caller was told: maybe; never two
+}
+
+TEST_CASE("capi: an unknown write is verified, then re-sent exactly once", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE ins_verify (k VARCHAR(20) PRIMARY KEY, v INT) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->connect();
+    auto id = db->connection_id();
+    int checks = 0;
+    result r;
+    {
+        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        r = db->execute("INSERT INTO ins_verify SELECT 'order-1', 1 FROM (SELECT SLEEP(1)) AS s",
+                        verify_with([&](MYSQL* m) {
+                            ++checks;
+                            return capi_scalar(m, "SELECT COUNT(*) FROM ins_verify WHERE k = 'order-1'") == "1"
+                                       ? write_check::applied
+                                       : write_check::not_applied;
+                        }));
+    }
+    CHECK(checks == 1);
+    CHECK(count_rows(srv, "ins_verify") == "1");
+    CHECK((r.verified || r.attempts == 2));
+}
+
+TEST_CASE("capi: a connection killed while idle is caught before sending; the INSERT runs once", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE ins_idle (id INT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->connect();
+    admin_kill(srv.where(), db->connection_id());
+    std::this_thread::sleep_for(100ms);
+    auto r = db->execute("INSERT INTO ins_idle VALUES ()");  // not idempotent, and no error
+    CHECK(r.attempts == 1);
+    CHECK(count_rows(srv, "ins_idle") == "1");
+}
+
+TEST_CASE("capi: session variables, time zone, sql_mode and schema survive a reconnect", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->session().time_zone = "+05:30";
+    db->session().sql_mode = "ANSI_QUOTES";
+    db->session().statements = {"SET @marker = 42"};
+    db->connect();
+    admin_kill(srv.where(), db->connection_id());
+    auto r = db->query("SELECT @marker, DATABASE(), @@time_zone, @@sql_mode", lifeline::idempotent);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0][0] == std::optional<std::string>("42"));
+    CHECK(r.rows[0][1] == std::optional<std::string>(srv.where().database));
+    CHECK(r.rows[0][2] == std::optional<std::string>("+05:30"));
+    CHECK(r.rows[0][3] == std::optional<std::string>("ANSI_QUOTES"));
+}
+
+TEST_CASE("capi: unregistered session state is reported, not silently dropped", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->execute("SET @unregistered = 1");
+    admin_kill(srv.where(), db->connection_id());
+    std::error_code ec;
+    diagnostics d;
+    db->query("SELECT @unregistered", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::session_state_lost);
+    auto r = db->query("SELECT @unregistered", lifeline::idempotent);  // reported once, then fresh
+    CHECK(r.scalar() == std::nullopt);
+}
+
+TEST_CASE("capi: a frozen server returns to the caller within its deadline + 10%", "[retry][capi][disruptive]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    thaw_guard tg{srv};
+    srv.freeze();
+    for (auto deadline : {1500ms, 2500ms}) {
+        std::error_code ec;
+        diagnostics d;
+        auto t0 = clk::now();
+        db->query("SELECT 1", lifeline::idempotent, ec, d, call_options{deadline});
+        auto took = clk::now() - t0;
+        INFO("deadline " << deadline.count() << " ms, took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+        CHECK(ec == errc::deadline_exceeded);
+        CHECK(took <= deadline * 11 / 10);
+        CHECK(took >= deadline * 8 / 10);
+    }
+    // A non-idempotent write in flight when the deadline cuts it: unknown, and said so.
+    srv.thaw();
+    db->connect();
+    srv.freeze();
+    std::error_code ec;
+    diagnostics d;
+    auto t0 = clk::now();
+    db->execute("DO 1", {}, ec, d, call_options{1500ms});
+    CHECK(clk::now() - t0 <= 1650ms);
+    CHECK(ec == errc::outcome_unknown);
+}
+
+TEST_CASE("capi: the retry budget stops retrying during a long outage and recovers after", "[retry][capi][disruptive]") {
+    auto srv = server::attach();
+    default_policy p;
+    p.budget.ratio = 0.2;
+    p.budget.min_retries_per_second = 0;
+    p.budget.window = 2s;
+    p.retry.max_attempts = 3;
+    p.retry.deadline = 2s;
+    p.backoff.initial = 1ms;
+    p.backoff.max = 5ms;
+    p.breaker.failure_threshold = 100000;
+    auto db = make_db(srv, p);
+    for (int i = 0; i < 20; ++i) db->query("SELECT 1", lifeline::idempotent);  // healthy history
+    srv.stop();
+    int budget_stops = 0, retries_before = static_cast<int>(db->stats().retries);
+    for (int i = 0; i < 40; ++i) {
+        std::error_code ec;
+        diagnostics d;
+        db->query("SELECT 1", lifeline::idempotent, ec, d);
+        CHECK(ec);
+        if (ec == errc::retry_budget_exhausted) ++budget_stops;
+    }
+    int retries_in_outage = static_cast<int>(db->stats().retries) - retries_before;
+    CHECK(budget_stops > 20);
+    CHECK(retries_in_outage <= 0.2 * 60 + 2);  // ratio x requests in the window, not 2 per call
+    srv.start_again();
+    std::this_thread::sleep_for(p.budget.window + 200ms);
+    for (int i = 0; i < 10; ++i) db->query("SELECT 1", lifeline::idempotent);
+    // Retries work again: a killed connection mid-query is retried.
+    auto id = db->connection_id();
+    result r;
+    {
+        after killer(200ms, [&] { admin_kill(srv.where(), id); });
+        r = db->query("SELECT SLEEP(0.6)", lifeline::idempotent);
+    }
+    CHECK(r.attempts == 2);
+}
+
+TEST_CASE("capi: run() wraps existing C API code", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    auto id = db->connection_id();
+    int calls = 0;
+    std::string got;
+    {
+        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        got = db->run(
+            [&](MYSQL* m) -> std::string {
+                ++calls;
+                if (mysql_query(m, "SELECT SLEEP(1), 'legacy'") != 0) return {};
+                MYSQL_RES* res = mysql_store_result(m);
+                if (!res) return {};
+                MYSQL_ROW row = mysql_fetch_row(res);
+                std::string v = row && row[1] ? row[1] : "";
+                mysql_free_result(res);
+                return v;
+            },
+            lifeline::idempotent);
+    }
+    CHECK(calls == 2);
+    CHECK(got == "legacy");
+}
+
+TEST_CASE("capi: a server that is down gives a typed error within the deadline", "[retry][capi][disruptive]") {
+    auto srv = server::attach();
+    srv.stop();
+    default_policy p;
+    p.retry.deadline = 1500ms;
+    p.retry.max_attempts = 100;
+    p.breaker.failure_threshold = 100000;
+    auto db = make_db(srv, p);
+    std::error_code ec;
+    diagnostics d;
+    auto t0 = clk::now();
+    db->query("SELECT 1", lifeline::idempotent, ec, d);
+    auto took = clk::now() - t0;
+    CHECK(ec);
+    CHECK(took <= 1650ms);
+    CHECK(d.where == phase::connect);
+    srv.start_again();
+}
+
+TEST_CASE("capi: inside a transaction a lost connection is reported, never retried", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE ctxn (id INT PRIMARY KEY) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->execute("BEGIN");
+    db->execute("INSERT INTO ctxn VALUES (1)");
+    admin_kill(srv.where(), db->connection_id());
+    std::error_code ec;
+    diagnostics d;
+    db->execute("INSERT INTO ctxn VALUES (2)", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::transaction_lost);
+    db->execute("INSERT INTO ctxn VALUES (3)", {}, ec, d);
+    CHECK(ec == errc::transaction_lost);  // the mysql_reconnect trap: no silent autocommit
+    db->execute("ROLLBACK");              // the caller acknowledges and starts over
+    db->execute("INSERT INTO ctxn VALUES (4)");
+    CHECK(count_rows(srv, "ctxn") == "1");
+}

@@ -1,0 +1,413 @@
+// The retry loop and the health-check state machine, driven by a scripted fake driver and an
+// injected clock: no server, deterministic.
+#include "fake_driver.hpp"
+
+#include <lifeline/connection.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+using namespace lifeline;
+using namespace lifeline::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A copyable handle on one manual clock: the test advances it, the connection sleeps on it.
+struct shared_clock {
+    std::shared_ptr<manual_clock> c = std::make_shared<manual_clock>();
+    steady_time now() const { return c->now(); }
+    void sleep_for(duration d) const { c->advance(d); }
+};
+
+struct test_policy : default_policy {
+    using clock_type = shared_clock;
+    test_policy() {
+        health.ping_after_idle = 1s;
+        retry.deadline = 10s;
+        retry.max_attempts = 4;
+        budget.min_retries_per_second = 1000;  // unit tests exercise the budget explicitly
+    }
+};
+
+using fake_connection = connection<fake, test_policy>;
+
+connect_options opts() {
+    connect_options o;
+    o.host = "fake";
+    o.port = 1;
+    o.user = "u";
+    return o;
+}
+
+fault lost_in_read(bool applied) {
+    fault f;
+    f.code = 2013;
+    f.where = phase::read_result;
+    f.applied = applied;
+    return f;
+}
+
+struct fixture {
+    fake_server srv;
+    shared_clock clock;
+    std::shared_ptr<retry_budget> budget;
+    std::unique_ptr<fake_connection> db;
+    fixture(test_policy p = {}) {
+        fake_server::current() = &srv;
+        db = std::make_unique<fake_connection>(opts(), p, fake_connection::session_spec{}, clock);
+        budget = std::make_shared<retry_budget>(p.budget);
+        db->set_retry_budget(budget);
+        db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
+    }
+    ~fixture() { fake_server::current() = nullptr; }
+};
+
+}  // namespace
+
+TEST_CASE("a statement that never ran is re-sent, even when not idempotent", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    fault gone;
+    gone.code = 2006;
+    gone.where = phase::send;
+    f.srv.execute_faults.push_back(gone);
+    auto r = f.db->execute("INSERT INTO t VALUES (1)");
+    CHECK(r.attempts == 2);
+    CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
+    CHECK(f.srv.connects == 2);  // reconnected once
+}
+
+TEST_CASE("a non-idempotent write with an unknown outcome is never re-sent", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    f.srv.execute_faults.push_back(lost_in_read(true));
+    std::error_code ec;
+    diagnostics d;
+    f.db->execute("INSERT INTO t VALUES (1)", {}, ec, d);
+    CHECK(ec == errc::outcome_unknown);
+    CHECK(d.code == 2013);
+    CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);  // exactly what the caller was told: maybe
+    CHECK_THROWS_AS(([&] {
+                        f.srv.execute_faults.push_back(lost_in_read(false));
+                        f.db->execute("INSERT INTO t VALUES (2)");
+                    }()),
+                    lifeline::error);
+    CHECK(f.srv.applied.count("INSERT INTO t VALUES (2)") == 0);
+}
+
+TEST_CASE("an idempotent statement with an unknown outcome is retried", "[unit][retry]") {
+    fixture f;
+    f.srv.execute_faults.push_back(lost_in_read(false));
+    auto r = f.db->query("SELECT v FROM t", lifeline::idempotent);
+    CHECK(r.attempts == 2);
+    CHECK(r.scalar() == std::optional<std::string>("1"));
+}
+
+TEST_CASE("the caller's check decides an unknown write: applied -> done, not applied -> re-sent", "[unit][retry]") {
+    fixture f;
+    int checks = 0;
+    SECTION("applied") {
+        f.srv.execute_faults.push_back(lost_in_read(true));
+        auto r = f.db->execute("INSERT INTO t VALUES (1)", verify_with([&](fake_session* s) {
+                                   ++checks;
+                                   CHECK(s->open);
+                                   return f.srv.applied["INSERT INTO t VALUES (1)"] ? write_check::applied
+                                                                                    : write_check::not_applied;
+                               }));
+        CHECK(r.verified);
+        CHECK(checks == 1);
+        CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
+    }
+    SECTION("not applied") {
+        f.srv.execute_faults.push_back(lost_in_read(false));
+        auto r = f.db->execute("INSERT INTO t VALUES (1)", verify_with([&](fake_session*) {
+                                   ++checks;
+                                   return f.srv.applied["INSERT INTO t VALUES (1)"] ? write_check::applied
+                                                                                    : write_check::not_applied;
+                               }));
+        CHECK_FALSE(r.verified);
+        CHECK(checks == 1);
+        CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
+    }
+    SECTION("inconclusive") {
+        f.srv.execute_faults.push_back(lost_in_read(true));
+        std::error_code ec;
+        diagnostics d;
+        f.db->execute("INSERT INTO t VALUES (1)", verify_with([&](fake_session*) { return write_check::unknown; }), ec, d);
+        CHECK(ec == errc::outcome_unknown);
+        CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
+    }
+}
+
+TEST_CASE("inside an open transaction a single statement is never retried", "[unit][retry]") {
+    fixture f;
+    f.db->execute("BEGIN");
+    f.db->execute("INSERT INTO t VALUES (1)");
+    f.srv.execute_faults.push_back(lost_in_read(false));
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT v FROM t", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::transaction_lost);
+    CHECK(f.srv.applied["SELECT v FROM t"] == 0);
+    // The next statement must not silently run in autocommit on a new connection.
+    f.db->execute("INSERT INTO t VALUES (2)", {}, ec, d);
+    CHECK(ec == errc::transaction_lost);
+    CHECK(f.srv.applied.count("INSERT INTO t VALUES (2)") == 0);
+    // Until the caller starts over.
+    f.db->execute("BEGIN");
+    f.db->execute("INSERT INTO t VALUES (2)");
+    CHECK(f.srv.applied["INSERT INTO t VALUES (2)"] == 1);
+}
+
+TEST_CASE("KILL QUERY / statement timeout: no retry, and the connection is kept", "[unit][retry]") {
+    for (unsigned code : {1317u, 1969u, 3024u}) {
+        fixture f;
+        f.db->connect();
+        fault k;
+        k.code = code;
+        k.sqlstate = "70100";
+        k.where = phase::fetch;
+        k.breaks_connection = false;
+        f.srv.execute_faults.push_back(k);
+        std::error_code ec;
+        diagnostics d;
+        f.db->query("SELECT SLEEP(5)", lifeline::idempotent, ec, d);
+        CHECK(ec == make_driver_error_code(code));
+        CHECK(f.srv.connects == 1);
+        CHECK(f.db->is_open());
+    }
+}
+
+TEST_CASE("a statement too large is reported as such, not retried", "[unit][retry]") {
+    fixture f;
+    fault big;
+    big.code = 1153;
+    big.sqlstate = "08S01";
+    big.where = phase::read_result;
+    f.srv.execute_faults.push_back(big);
+    std::error_code ec;
+    diagnostics d;
+    f.db->execute("INSERT INTO t VALUES ('...')", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::statement_too_large);
+    CHECK(d.code == 1153);
+}
+
+TEST_CASE("a connection killed while idle is caught before sending; the statement runs once", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    REQUIRE(f.srv.connects == 1);
+    f.db->native()->kill_idle();  // the server closed its end
+    auto r = f.db->execute("INSERT INTO t VALUES (1)");
+    CHECK(r.attempts == 1);  // no failed attempt at all: the probe saw the dead socket
+    CHECK(f.srv.connects == 2);
+    CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
+    CHECK(f.db->stats().socket_checks >= 1);
+}
+
+TEST_CASE("hot connections are never pinged; idle ones are, after the window", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    for (int i = 0; i < 100; ++i) {
+        f.clock.sleep_for(10ms);
+        f.db->query("SELECT 1", lifeline::idempotent);
+    }
+    CHECK(f.srv.pings == 0);
+    f.clock.sleep_for(2s);
+    f.db->query("SELECT 1", lifeline::idempotent);
+    CHECK(f.srv.pings == 1);
+}
+
+TEST_CASE("registered session state is replayed on every new connection", "[unit][retry]") {
+    fixture f;
+    f.db->session().time_zone = "+00:00";
+    f.db->session().statements = {"SET @app = 'lifeline'"};
+    f.db->connect();
+    f.srv.log.clear();
+    fault gone;
+    gone.code = 2006;
+    gone.where = phase::send;
+    f.srv.execute_faults.push_back(gone);
+    f.db->query("SELECT @app", lifeline::idempotent);
+    std::vector<std::string> expected = {"exec:SELECT @app", "connect", "exec:SET time_zone = '+00:00'",
+                                         "exec:SET @app = 'lifeline'"};
+    REQUIRE(f.srv.log.size() >= expected.size());
+    CHECK(std::vector<std::string>(f.srv.log.begin(), f.srv.log.begin() + 4) == expected);
+    CHECK(f.srv.log.back() == "exec:SELECT @app");
+}
+
+TEST_CASE("unregistered session state makes a reconnect report instead of continuing", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    f.srv.state_change_next = true;
+    f.db->execute("SET @x = 42");  // not registered
+    f.db->native()->kill_idle();
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT @x", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::session_state_lost);
+    // Reported once; the caller can go on with a fresh session.
+    f.db->query("SELECT @x", lifeline::idempotent, ec, d);
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE("one deadline covers connects, backoff and attempts", "[unit][retry]") {
+    test_policy p;
+    p.retry.max_attempts = 1000;
+    p.retry.deadline = 3s;
+    p.breaker.failure_threshold = 1000;
+    fixture f(p);
+    for (int i = 0; i < 1000; ++i) {
+        fault refused;
+        refused.code = 2002;
+        refused.where = phase::connect;
+        f.srv.connect_faults.push_back(refused);
+    }
+    auto t0 = f.clock.now();
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    auto waited = f.clock.now() - t0;
+    CHECK(ec == errc::deadline_exceeded);
+    CHECK(waited <= 3s);
+    CHECK(f.srv.connects > 3);
+}
+
+TEST_CASE("success after failed connects reports success, not the last connect error", "[unit][retry]") {
+    fixture f;
+    for (int i = 0; i < 2; ++i) {
+        fault refused;
+        refused.code = 2002;
+        refused.where = phase::connect;
+        f.srv.connect_faults.push_back(refused);
+    }
+    std::error_code ec;
+    diagnostics d;
+    auto r = f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    CHECK_FALSE(ec);
+    CHECK(d.code == 0);
+    CHECK(r.attempts == 3);
+    CHECK(r.scalar() == std::optional<std::string>("1"));
+}
+
+TEST_CASE("access denied at connect is not retried", "[unit][retry]") {
+    fixture f;
+    fault denied;
+    denied.code = 1045;
+    denied.sqlstate = "28000";
+    denied.where = phase::connect;
+    f.srv.connect_faults.push_back(denied);
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    CHECK(ec == make_driver_error_code(1045));
+    CHECK(d.where == phase::connect);
+    CHECK(f.srv.connects == 1);
+}
+
+TEST_CASE("the retry budget stops retries in a long outage and recovers after", "[unit][retry]") {
+    test_policy p;
+    p.budget.ratio = 0.1;
+    p.budget.min_retries_per_second = 0;
+    p.retry.max_attempts = 2;
+    fixture f(p);
+    f.db->connect();
+    int exhausted = 0, retried = 0;
+    for (int i = 0; i < 100; ++i) {
+        f.srv.execute_faults.push_back(lost_in_read(false));
+        fault again = lost_in_read(false);
+        f.srv.execute_faults.push_back(again);
+        std::error_code ec;
+        diagnostics d;
+        auto r = f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+        if (ec == errc::retry_budget_exhausted) ++exhausted;
+        if (r.attempts > 1) ++retried;
+        f.srv.execute_faults.clear();
+    }
+    CHECK(exhausted > 50);
+    CHECK(retried <= 20);
+    f.clock.sleep_for(p.budget.window * 2);
+    for (int i = 0; i < 50; ++i) f.db->query("SELECT 1", lifeline::idempotent);  // healthy traffic refills
+    f.srv.execute_faults.push_back(lost_in_read(false));
+    auto r = f.db->query("SELECT 1", lifeline::idempotent);
+    CHECK(r.attempts == 2);
+}
+
+TEST_CASE("the circuit breaker opens after repeated connect failures", "[unit][retry]") {
+    test_policy p;
+    p.breaker.failure_threshold = 3;
+    p.retry.max_attempts = 10;
+    fixture f(p);
+    for (int i = 0; i < 10; ++i) {
+        fault refused;
+        refused.code = 2003;
+        refused.where = phase::connect;
+        f.srv.connect_faults.push_back(refused);
+    }
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    CHECK(ec == errc::circuit_open);
+    CHECK(f.srv.connects == 3);
+}
+
+TEST_CASE("a driver that turns OPT_RECONNECT on is refused", "[unit][retry]") {
+    fixture f;
+    f.srv.reconnect_option = true;
+    std::error_code ec;
+    diagnostics d;
+    f.db->connect(ec, d);
+    CHECK(ec == errc::invalid_option);
+    CHECK(!f.db->is_open());
+}
+
+TEST_CASE("run() wraps existing code: it is re-run only under the declaration", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    int calls = 0;
+    f.srv.execute_faults.push_back(lost_in_read(true));
+    std::error_code ec;
+    diagnostics d;
+    f.db->run(
+        [&](fake_session* s) {
+            ++calls;
+            fake_exec(s, "UPDATE t SET v = v + 1");
+        },
+        {}, ec, d);
+    CHECK(ec == errc::outcome_unknown);
+    CHECK(calls == 1);
+    f.srv.execute_faults.push_back(lost_in_read(true));
+    int n = f.db->run(
+        [&](fake_session* s) {
+            ++calls;
+            fake_exec(s, "SELECT 1");
+            return 7;
+        },
+        lifeline::idempotent);
+    CHECK(n == 7);
+    CHECK(calls == 3);
+}
+
+TEST_CASE("invalid options and policies are rejected with what to fix", "[unit][retry]") {
+    fake_server srv;
+    fake_server::current() = &srv;
+    connect_options o = opts();
+    o.user.clear();
+    try {
+        fake_connection c(o, test_policy{});
+        FAIL("accepted an empty user");
+    } catch (const lifeline::error& e) {
+        CHECK(e.code() == errc::invalid_option);
+        CHECK(std::string(e.what()).find("connect_options.user") != std::string::npos);
+    }
+    test_policy p;
+    p.retry.max_attempts = 0;
+    try {
+        fake_connection c(opts(), p);
+        FAIL("accepted max_attempts = 0");
+    } catch (const lifeline::error& e) {
+        CHECK(std::string(e.what()).find("retry_policy.max_attempts") != std::string::npos);
+    }
+    fake_server::current() = nullptr;
+}
