@@ -4,6 +4,9 @@
 #   2. builds and runs unit, integration and consumer tests (ctest) — each integration test gets its
 #      own throwaway MariaDB on 127.0.0.1, stopped afterwards
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs unit + integration again
+#   4. rebuilds the unit tests with ThreadSanitizer (the concurrent parts: watchdog, retry budget,
+#      circuit breaker) and runs them; the drivers are not TSan-instrumented, so integration
+#      tests do not run under it
 # Exits non-zero if anything fails.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,8 +27,12 @@ configure_and_build "$root/build/asan" -DLIFELINE_SANITIZE=address,undefined -DL
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest "$root/build/asan" -LE 'consumer'
 
+configure_and_build "$root/build/tsan" --target lifeline_unit_tests -DLIFELINE_SANITIZE=thread \
+  -DLIFELINE_BUILD_EXAMPLES=OFF
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_ctest "$root/build/tsan" -L unit
+
 if [ "$status" -ne 0 ]; then
   echo "lifeline tests: FAILED"
   exit 1
 fi
-echo "lifeline tests: all passed (default build, then ASan+UBSan)"
+echo "lifeline tests: all passed (default build, ASan+UBSan, TSan)"

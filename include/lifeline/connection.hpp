@@ -150,7 +150,25 @@ public:
         result r;
         try {
             note_transaction_statement(sql);
+            if (max_allowed_packet_ && sql.size() + 1 > max_allowed_packet_) {
+                ec = make_error_code(errc::statement_too_large);
+                diag = diagnostics{};
+                diag.where = phase::send;
+                diag.server_message = "statement of " + std::to_string(sql.size()) +
+                                      " bytes exceeds the server's max_allowed_packet of " +
+                                      std::to_string(max_allowed_packet_) + "; nothing was sent";
+                return r;
+            }
             operate(sql, decl, co, ec, diag, r, [&](diagnostics& d) {
+                if (max_allowed_packet_ && sql.size() + 1 > max_allowed_packet_) {
+                    // Learnt only now (first connect of this call): refuse as the server would.
+                    d = diagnostics{};
+                    d.code = 1153;  // ER_NET_PACKET_TOO_LARGE
+                    d.sqlstate = "08S01";
+                    d.where = phase::send;
+                    d.server_message = "statement exceeds max_allowed_packet; nothing was sent";
+                    return false;
+                }
                 r.rows.clear();
                 r.columns.clear();
                 return traits::execute(session_, sql, &r, d);
@@ -360,7 +378,8 @@ private:
                 return false;
             }
         }
-        // One round trip: turn state tracking on and learn wait_timeout, to recycle before it.
+        // Learn wait_timeout (to recycle before it) and max_allowed_packet (to refuse a statement
+        // the server would answer by dropping the connection: 1153, or 2006 while sending).
         result r;
         std::chrono::seconds wait_timeout{0};
         std::string probe = spec_.guard_untracked_state
@@ -369,8 +388,10 @@ private:
         if (!probe.empty() && !traits::execute(session_, probe, nullptr, d)) {
             // Servers without state tracking (very old ones) are still usable: just not guarded.
         }
-        if (traits::execute(session_, "SELECT @@wait_timeout", &r, d)) {
+        if (traits::execute(session_, "SELECT @@wait_timeout, @@max_allowed_packet", &r, d)) {
             if (auto v = r.scalar()) wait_timeout = std::chrono::seconds(std::stoll(*v));
+            if (!r.rows.empty() && r.rows[0].size() > 1 && r.rows[0][1])
+                max_allowed_packet_ = std::stoull(*r.rows[0][1]);
         } else {
             d.where = phase::connect;
             return false;
@@ -547,6 +568,7 @@ private:
     bool in_transaction_at_last_contact_ = false;
     bool transaction_lost_ = false;
     bool untracked_state_ = false;
+    std::uint64_t max_allowed_packet_ = 0;  // from the server at connect; 0 = unknown
 };
 
 }  // namespace lifeline

@@ -10,12 +10,12 @@
 // not all expire at once (HikariCP's maxLifetime).
 //
 // before_use() decides, in this order:
-//   socket dead or unexpected data     -> reconnect
-//   never connected                    -> reconnect
-//   age >= jittered max_lifetime       -> recycle
-//   idle >= margin * server wait_timeout -> recycle
-//   idle >= ping_after_idle            -> ping   (then on_used() if it answered)
-//   otherwise                          -> use
+//   socket dead or unexpected data        -> reconnect
+//   never connected (or on_closed())      -> reconnect
+//   age  >= jittered max_lifetime         -> recycle
+//   idle >= margin * server wait_timeout  -> recycle
+//   idle >= ping_after_idle               -> ping   (then on_used() if it answered)
+//   otherwise                             -> use    (zero round trips)
 #ifndef LIFELINE_HEALTH_HPP
 #define LIFELINE_HEALTH_HPP
 
@@ -71,7 +71,8 @@ struct health_policy {
     // COM_PING only after this idle time (HikariCP's aliveBypassWindow: 500 ms; Connector/J and
     // MariaDB's poolValidMinDelay: 1 s). 0 pings before every use; duration::max() never pings.
     duration ping_after_idle = std::chrono::seconds(1);
-    // Zero-round-trip poll() of the socket before every use.
+    // Zero-round-trip poll() of the socket before every use. Read by the caller, which passes
+    // socket_status::unknown to before_use() when it is off.
     bool socket_check = true;
     // Recycle after this age (HikariCP's maxLifetime default); 0 disables.
     duration max_lifetime = std::chrono::minutes(30);

@@ -6,7 +6,9 @@
 //     retries_in_window + 1 <= ratio * requests_in_window + min_retries_per_second * window_seconds
 // The window is a ring of 10 sub-windows: counts older than the window drop out as time passes,
 // so once an outage ends (or ages out) the budget refills by itself. The window therefore covers
-// between 0.9 and 1.0 x `window` of history.
+// between 0.9 and 1.0 x `window` of history. A granted retry counts against the budget until it
+// leaves the window too (as in Finagle): in a long outage the grants come in bursts as old ones
+// age out, but no `window` ever holds more than the rule allows. Backoff jitter spreads a burst.
 //
 // Thread-safe. record_request() is on every operation's path: one acquire load and one relaxed
 // atomic add, except once per sub-window when it rotates a slot under a tiny mutex.

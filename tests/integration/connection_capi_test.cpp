@@ -325,3 +325,22 @@ TEST_CASE("capi: inside a transaction a lost connection is reported, never retri
     db->execute("INSERT INTO ctxn VALUES (4)");
     CHECK(count_rows(srv, "ctxn") == "1");
 }
+
+TEST_CASE("capi: a statement over max_allowed_packet is refused before it costs the connection", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE big_rows (v LONGTEXT) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->connect();
+    auto id = db->connection_id();
+    std::string big = "INSERT INTO big_rows VALUES ('" + std::string(20u << 20, 'x') + "')";
+    std::error_code ec;
+    diagnostics d;
+    db->execute(big, lifeline::idempotent, ec, d);
+    CHECK(ec == errc::statement_too_large);
+    CHECK(db->connection_id() == id);  // still the same session: nothing was sent
+    CHECK(db->query("SELECT 1", lifeline::idempotent).scalar() == std::optional<std::string>("1"));
+    CHECK(count_rows(srv, "big_rows") == "0");
+}

@@ -181,9 +181,9 @@ struct lifeline::driver_traits<lifeline::test::fake> {
         s.state_changed = srv->state_change_next;
         srv->state_change_next = false;
         if (res) {
-            if (sql == "SELECT @@wait_timeout") {
-                res->columns = {"@@wait_timeout"};
-                res->rows = {{std::string("28800")}};
+            if (sql.rfind("SELECT @@wait_timeout", 0) == 0) {
+                res->columns = {"@@wait_timeout", "@@max_allowed_packet"};
+                res->rows = {{std::string("28800"), std::string("1048576")}};
             } else {
                 res->columns = {"v"};
                 res->rows = {{std::string("1")}};

@@ -60,22 +60,26 @@ bool process_alive(pid_t pid) {
     return text[close + 2] != 'Z' && text[close + 2] != 'X';
 }
 
-char process_state(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');
-    return (close == std::string::npos || close + 2 >= text.size()) ? '?' : text[close + 2];
+// kill() only queues SIGSTOP/SIGCONT: wait until every thread really is (not) stopped, or a
+// query sent right after freeze() could still be answered by a thread not yet stopped.
+bool all_threads(pid_t pid, bool stopped) {
+    std::error_code ec;
+    bool any = false;
+    for (auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream stat(t.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        auto close = text.rfind(')');
+        if (close == std::string::npos || close + 2 >= text.size()) continue;
+        any = true;
+        char st = text[close + 2];
+        if ((st == 'T' || st == 't') != stopped) return false;
+    }
+    return any || ec.value() != 0;
 }
 
-// kill() only queues SIGSTOP/SIGCONT: wait until the process really is (not) stopped, or a query
-// sent right after freeze() could still be answered.
 void wait_state(pid_t pid, bool stopped) {
     auto until = clock_type::now() + 5s;
-    while (clock_type::now() < until) {
-        char st = process_state(pid);
-        if (st == '?' || ((st == 'T') == stopped)) return;
-        std::this_thread::sleep_for(1ms);
-    }
+    while (clock_type::now() < until && !all_threads(pid, stopped)) std::this_thread::sleep_for(1ms);
 }
 
 bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {

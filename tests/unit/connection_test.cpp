@@ -194,6 +194,20 @@ TEST_CASE("a statement too large is reported as such, not retried", "[unit][retr
     CHECK(d.code == 1153);
 }
 
+TEST_CASE("a statement over max_allowed_packet is refused before sending", "[unit][retry]") {
+    fixture f;
+    f.db->connect();  // the fake server reports max_allowed_packet = 1 MiB
+    std::string big = "INSERT INTO t VALUES ('" + std::string(2 << 20, 'x') + "')";
+    std::error_code ec;
+    diagnostics d;
+    f.db->execute(big, lifeline::idempotent, ec, d);
+    CHECK(ec == errc::statement_too_large);
+    CHECK(d.server_message.find("nothing was sent") != std::string::npos);
+    CHECK(f.srv.applied.count(big) == 0);
+    CHECK(f.srv.connects == 1);  // the connection is kept
+    CHECK(f.db->is_open());
+}
+
 TEST_CASE("a connection killed while idle is caught before sending; the statement runs once", "[unit][retry]") {
     fixture f;
     f.db->connect();
