@@ -27,6 +27,7 @@
 #include <lifeline/policy.hpp>
 #include <lifeline/result.hpp>
 #include <lifeline/session.hpp>
+#include <lifeline/statement.hpp>
 
 #include <chrono>
 #include <map>
@@ -39,6 +40,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace lifeline {
 
@@ -122,7 +124,7 @@ public:
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-    ~connection() { traits::close(session_); }
+    ~connection() { drop_session(); }
 
     // --- configuration ---------------------------------------------------------------------
     void set_observer(std::shared_ptr<observer> o) { observer_ = std::move(o); }
@@ -210,6 +212,63 @@ public:
         else return out;
     }
 
+    // --- prepared statements -----------------------------------------------------------------
+    // Registers sql; it is prepared on first use and again on every new session (a reconnect loses
+    // the server-side statement). Parameters are bound as text; std::nullopt binds NULL.
+    prepared_statement prepare(std::string_view sql) {
+        static_assert(detail::has_prepare<traits>::value,
+                      "lifeline: driver_traits<Tag> lacks `using statement_type`, `prepare`, `param_count`, "
+                      "`execute_prepared` and `close_statement`: this driver does not support prepared statements "
+                      "through lifeline (use run() with the driver's own API)");
+        prepared_sql_.emplace_back(sql);
+        return prepared_statement(prepared_sql_.size());
+    }
+    result execute(const prepared_statement& st, const params& args, declaration_type decl = {}, call_options co = {}) {
+        std::error_code ec;
+        diagnostics diag;
+        result r = execute(st, args, std::move(decl), ec, diag, co);
+        if (ec) throw error(ec, std::move(diag));
+        return r;
+    }
+    result execute(const prepared_statement& st, const params& args, declaration_type decl, std::error_code& ec,
+                   diagnostics& diag, call_options co = {}) noexcept {
+        result r;
+        if (!st.valid() || st.id() > prepared_sql_.size()) {
+            ec = make_error_code(errc::invalid_option);
+            diag = diagnostics{};
+            diag.server_message = "prepared_statement does not belong to this connection: use the handle prepare() returned";
+            return r;
+        }
+        try {
+            const std::string& sql = prepared_sql_[st.id() - 1];
+            operate(sql, decl, co, ec, diag, r, [&](diagnostics& d) {
+                if (statements_.size() < prepared_sql_.size()) statements_.resize(prepared_sql_.size());
+                auto& h = statements_[st.id() - 1];
+                if (!h && !traits::prepare(session_, sql, h, d)) {
+                    only_prepared_ = true;  // preparing runs nothing, whatever the error
+                    return false;
+                }
+                if (traits::param_count(*h) != args.size()) {
+                    bad_arguments_ = "statement takes " + std::to_string(traits::param_count(*h)) +
+                                     " parameter(s), " + std::to_string(args.size()) + " given: " + sql;
+                    return true;  // nothing sent; reported below
+                }
+                r.rows.clear();
+                r.columns.clear();
+                return traits::execute_prepared(session_, *h, args, &r, d);
+            });
+            if (!bad_arguments_.empty()) {
+                ec = make_error_code(errc::invalid_option);
+                diag = diagnostics{};
+                diag.server_message = std::move(bad_arguments_);
+                bad_arguments_.clear();
+            }
+        } catch (const std::exception& e) {
+            fail_internal(ec, diag, e.what());
+        }
+        return r;
+    }
+
     // --- connection management ---------------------------------------------------------------
     // Connects now (within the policy deadline) instead of on first use.
     void connect() {
@@ -225,7 +284,7 @@ public:
     // The raw handle, outside any resilience (nullptr/invalid when not connected).
     native_handle native() noexcept { return traits::native(session_); }
     // Closes the driver connection; the next operation reconnects.
-    void close() noexcept { traits::close(session_); }
+    void close() noexcept { drop_session(); }
     // After errc::transaction_lost, operations keep failing until the caller acknowledges that the
     // transaction is gone (so no statement silently runs in autocommit on a new connection).
     // Issuing BEGIN, START TRANSACTION or ROLLBACK through lifeline acknowledges it too.
@@ -237,6 +296,15 @@ private:
     using run_result_t = std::invoke_result_t<F&, native_handle>;
 
     using time_point = decltype(std::declval<clock_type&>().now());
+
+    void drop_session() noexcept {
+        if constexpr (detail::has_prepare<traits>::value) {
+            for (auto& h : statements_)
+                if (h) traits::close_statement(*h);
+            statements_.clear();
+        }
+        traits::close(session_);
+    }
 
     void note_transaction_statement(std::string_view sql) {
         if (detail::starts_with_keyword(sql, "BEGIN") || detail::starts_with_keyword(sql, "START TRANSACTION") ||
@@ -292,10 +360,10 @@ private:
         if (was_open && in_transaction_at_last_contact_) {
             // The transaction lived in the old session: reconnecting would silently continue in
             // autocommit mode (the mysql_reconnect trap). Report it instead.
-            traits::close(session_);
+            drop_session();
             transaction_lost_ = true;
         }
-        traits::close(session_);
+        drop_session();
         if (transaction_lost_) {
             ec = make_error_code(errc::transaction_lost);
             diag = diagnostics{};
@@ -330,7 +398,7 @@ private:
         diagnostics cd;
         bool ok = traits::connect(session_, options_, budget, cd);
         if (ok && traits::reconnect_option_enabled(session_)) {
-            traits::close(session_);  // a driver that turned it on behind our back: refuse
+            drop_session();  // a driver that turned it on behind our back: refuse
             ec = make_error_code(errc::invalid_option);
             diag = diagnostics{};
             diag.server_message = "the driver enabled OPT_RECONNECT; lifeline never uses it";
@@ -343,7 +411,7 @@ private:
                                                     std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - t0)});
         if (!ok) {
             breaker_->on_failure(clock_.now());
-            traits::close(session_);
+            drop_session();
             diag = std::move(cd);
             diag.where = phase::connect;
             ec = make_driver_error_code(diag.code);
@@ -471,10 +539,15 @@ private:
             failure f{d.code, d.sqlstate, d.where, in_txn};
             classification c = policy_.classify(f);
             if (fired) c.connection = connection_state::broken;  // we shut the socket down
+            if (only_prepared_ && (c.statement == outcome::unknown || c.statement == outcome::interrupted)) {
+                c.statement = outcome::not_executed;
+                if (c.connection == connection_state::broken) c.action = remedy::reconnect_and_retry;
+            }
+            only_prepared_ = false;
             if (c.connection == connection_state::broken) {
                 if (in_txn) transaction_lost_ = true;
                 in_transaction_at_last_contact_ = false;
-                traits::close(session_);
+                drop_session();
             }
             diag = d;
             decision dec = policy_.decide(c, decision_input{decl.idempotent(), decl.can_verify(), in_txn});
@@ -487,7 +560,7 @@ private:
             const bool unknown = c.statement == outcome::unknown && !decl.idempotent();
             if (dec.step == next_step::verify_then_retry) {
                 unknown_pending = true;
-                traits::close(session_);  // verify on a fresh connection: the old one may still be running it
+                drop_session();  // verify on a fresh connection: the old one may still be running it
             }
             // Retry limits: attempts, deadline, process-wide budget.
             std::error_code stop;
@@ -569,6 +642,10 @@ private:
     bool transaction_lost_ = false;
     bool untracked_state_ = false;
     std::uint64_t max_allowed_packet_ = 0;  // from the server at connect; 0 = unknown
+    std::vector<std::string> prepared_sql_;  // what prepare() registered, by id - 1
+    std::vector<std::optional<typename detail::statement_type_of<traits>::type>> statements_;  // this session's handles
+    std::string bad_arguments_;
+    bool only_prepared_ = false;  // the failed attempt was a prepare: nothing was executed
 };
 
 }  // namespace lifeline

@@ -25,6 +25,13 @@
 //   static bool untracked_state_changed(session_type&) noexcept;    // session_track_state_change
 //   static std::uint64_t connection_id(session_type&) noexcept;
 //
+// Optional, for prepared statements through lifeline (prepare()/execute(statement, params)):
+//   using statement_type = ...;  // one server-side prepared statement; movable
+//   static bool prepare(session_type&, std::string_view sql, std::optional<statement_type>& out, diagnostics&);
+//   static std::size_t param_count(statement_type&) noexcept;
+//   static bool execute_prepared(session_type&, statement_type&, const params&, result*, diagnostics&);
+//   static void close_statement(statement_type&) noexcept;   // before the session is closed
+//
 // `check_driver_traits<Tag>()` static_asserts each member with a message naming it and the fix.
 #ifndef LIFELINE_DRIVER_TRAITS_HPP
 #define LIFELINE_DRIVER_TRAITS_HPP
@@ -77,7 +84,18 @@ LIFELINE_DETAIL_HAS(in_transaction, decltype(&T::in_transaction))
 LIFELINE_DETAIL_HAS(reconnect_option_enabled, decltype(&T::reconnect_option_enabled))
 LIFELINE_DETAIL_HAS(untracked_state_changed, decltype(&T::untracked_state_changed))
 LIFELINE_DETAIL_HAS(connection_id, decltype(&T::connection_id))
+LIFELINE_DETAIL_HAS(prepare, typename T::statement_type)
 #undef LIFELINE_DETAIL_HAS
+
+// The statement type of a driver that supports prepared statements, else a placeholder.
+template <class T, bool = has_prepare<T>::value>
+struct statement_type_of {
+    using type = typename T::statement_type;
+};
+template <class T>
+struct statement_type_of<T, false> {
+    struct type {};
+};
 
 }  // namespace detail
 

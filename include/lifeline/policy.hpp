@@ -114,6 +114,8 @@ struct default_policy {
         retry.validate_into(why);
         why += backoff.validate();
         why += budget.validate();
+        why += health.validate();
+        why += breaker.validate();
         return why;
     }
 };

@@ -344,3 +344,30 @@ TEST_CASE("capi: a statement over max_allowed_packet is refused before it costs 
     CHECK(db->query("SELECT 1", lifeline::idempotent).scalar() == std::optional<std::string>("1"));
     CHECK(count_rows(srv, "big_rows") == "0");
 }
+
+TEST_CASE("capi: prepared statements are re-prepared after a reconnect", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE prep (k VARCHAR(10) PRIMARY KEY, v INT NULL) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    auto ins = db->prepare("INSERT INTO prep VALUES (?, ?)");
+    auto sel = db->prepare("SELECT k, v, v * 2 AS twice FROM prep WHERE k = ?");
+    db->execute(ins, {std::string("a"), std::string("21")});
+    db->execute(ins, {std::string("n"), std::nullopt});
+    auto first = db->connection_id();
+    admin_kill(srv.where(), first);
+    db->execute(ins, {std::string("b"), std::string("7")});  // new session, prepared again, sent once
+    CHECK(db->connection_id() != first);
+    auto r = db->execute(sel, {std::string("a")}, lifeline::idempotent);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.columns == std::vector<std::string>{"k", "v", "twice"});
+    CHECK(r.rows[0][0] == std::optional<std::string>("a"));
+    CHECK(r.rows[0][1] == std::optional<std::string>("21"));
+    CHECK(r.rows[0][2] == std::optional<std::string>("42"));
+    auto nul = db->execute(sel, {std::string("n")}, lifeline::idempotent);
+    REQUIRE(nul.rows.size() == 1);
+    CHECK(nul.rows[0][1] == std::nullopt);
+    CHECK(count_rows(srv, "prep") == "3");
+}

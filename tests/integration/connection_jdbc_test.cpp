@@ -181,3 +181,25 @@ TEST_CASE("jdbc: inside a transaction a lost connection is reported, never retri
     CHECK(ec == errc::transaction_lost);  // not silently in autocommit on a new connection
     CHECK(count_rows(srv, "jtxn") == "0");
 }
+
+TEST_CASE("jdbc: prepared statements are re-prepared after a reconnect", "[retry][jdbc]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE jprep (k VARCHAR(10) PRIMARY KEY, v INT NULL) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    auto ins = db->prepare("INSERT INTO jprep VALUES (?, ?)");
+    auto sel = db->prepare("SELECT k, v FROM jprep WHERE k = ?");
+    db->execute(ins, {std::string("a"), std::string("21")});
+    auto first = db->connection_id();
+    admin_kill(srv.where(), first);
+    std::this_thread::sleep_for(1200ms);  // past the ping window: the dead session is found first
+    db->execute(ins, {std::string("b"), std::nullopt});
+    CHECK(db->connection_id() != first);
+    auto r = db->execute(sel, {std::string("b")}, lifeline::idempotent);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0][0] == std::optional<std::string>("b"));
+    CHECK(r.rows[0][1] == std::nullopt);
+    CHECK(count_rows(srv, "jprep") == "2");
+}

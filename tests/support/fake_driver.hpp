@@ -13,10 +13,12 @@
 #include <lifeline/error.hpp>
 #include <lifeline/options.hpp>
 #include <lifeline/result.hpp>
+#include <lifeline/statement.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -101,6 +103,7 @@ template <>
 struct lifeline::driver_traits<lifeline::test::fake> {
     using session_type = lifeline::test::fake_session;
     using native_handle = lifeline::test::fake_session*;
+    using statement_type = std::string;  // the prepared SQL
     static constexpr const char* name = "fake";
 
     static void fill(const test::fault& f, diagnostics& d) {
@@ -195,6 +198,28 @@ struct lifeline::driver_traits<lifeline::test::fake> {
     static bool execute(session_type& s, std::string_view sql, result* res, diagnostics& out) {
         return run_statement(s, sql, res, out);
     }
+    // Prepared statements: logged as "prepare:<sql>"; execution counts "<sql> | p1, p2" as applied.
+    static bool prepare(session_type& s, std::string_view sql, std::optional<statement_type>& out, diagnostics& d) {
+        s.srv->log.push_back("prepare:" + std::string(sql));
+        if (s.server_fd < 0) {
+            test::fault f;
+            f.code = 2013;
+            fill(f, d);
+            return false;
+        }
+        out.emplace(sql);
+        return true;
+    }
+    static std::size_t param_count(statement_type& st) noexcept {
+        return static_cast<std::size_t>(std::count(st.begin(), st.end(), '?'));
+    }
+    static void close_statement(statement_type&) noexcept {}
+    static bool execute_prepared(session_type& s, statement_type& st, const params& args, result* res, diagnostics& d) {
+        std::string text = st + " |";
+        for (auto& a : args) text += " " + a.value_or("NULL");
+        return run_statement(s, text, res, d);
+    }
+
     // run(): user code gets the session and calls test::fake_exec on it.
     template <class F, class Out>
     static bool invoke(session_type& s, F& f, Out& out, diagnostics& d) {

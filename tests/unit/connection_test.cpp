@@ -425,3 +425,43 @@ TEST_CASE("invalid options and policies are rejected with what to fix", "[unit][
     }
     fake_server::current() = nullptr;
 }
+
+TEST_CASE("prepared statements are prepared again on every new session", "[unit][retry]") {
+    fixture f;
+    auto ins = f.db->prepare("INSERT INTO t VALUES (?, ?)");
+    f.db->execute(ins, {std::string("a"), std::nullopt});
+    CHECK(f.srv.applied["INSERT INTO t VALUES (?, ?) | a NULL"] == 1);
+    f.db->execute(ins, {std::string("b"), std::string("2")});
+    auto prepares = std::count(f.srv.log.begin(), f.srv.log.end(), "prepare:INSERT INTO t VALUES (?, ?)");
+    CHECK(prepares == 1);  // one session, prepared once
+    f.db->native()->kill_idle();
+    f.db->execute(ins, {std::string("c"), std::string("3")});  // new session: prepared again, sent once
+    CHECK(std::count(f.srv.log.begin(), f.srv.log.end(), "prepare:INSERT INTO t VALUES (?, ?)") == 2);
+    CHECK(f.srv.applied["INSERT INTO t VALUES (?, ?) | c 3"] == 1);
+}
+
+TEST_CASE("prepared statements: a wrong parameter count is refused before sending", "[unit][retry]") {
+    fixture f;
+    auto ins = f.db->prepare("INSERT INTO t VALUES (?, ?)");
+    std::error_code ec;
+    diagnostics d;
+    f.db->execute(ins, {std::string("only one")}, {}, ec, d);
+    CHECK(ec == errc::invalid_option);
+    CHECK(d.server_message.find("takes 2 parameter(s), 1 given") != std::string::npos);
+    for (auto& kv : f.srv.applied) CHECK(kv.first.rfind("INSERT", 0) != 0);  // nothing of it ran
+    lifeline::prepared_statement foreign;
+    f.db->execute(foreign, {}, {}, ec, d);
+    CHECK(ec == errc::invalid_option);
+}
+
+TEST_CASE("a failed prepare is not an unknown outcome: the write is re-sent safely", "[unit][retry]") {
+    fixture f;
+    auto ins = f.db->prepare("INSERT INTO t VALUES (?)");
+    f.db->connect();
+    int hidden = f.db->native()->server_fd;  // the server end stays open: the probe sees nothing,
+    f.db->native()->server_fd = -1;          // yet the fake server treats the session as dead
+    auto r = f.db->execute(ins, {std::string("x")});  // not idempotent, yet safe: nothing ran
+    ::close(hidden);
+    CHECK(r.attempts == 2);
+    CHECK(f.srv.applied["INSERT INTO t VALUES (?) | x"] == 1);
+}

@@ -99,8 +99,10 @@ inline constexpr error_row error_row_data[] = {
      remedy::do_not_retry, rule::answer,
      "table does not exist: fix the schema or the statement",
      "https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html#error_er_no_such_table"},
-    // Measured (fault matrix): a 20 MB INSERT against a 16 MB limit gets 1153, and the next query
-    // gets 2006 — the server refuses the packet and drops the connection.
+    // Measured here: a statement just over a 16 MB limit gets 1153 and the next query 2006 (or,
+    // racing the close, 2013); from ~20 MB on the send itself usually fails with 2006 first. The
+    // server refuses the packet and drops the connection either way (lifeline checks the size
+    // against @@max_allowed_packet before sending, so neither reaches the server).
     {1153, "ER_NET_PACKET_TOO_LARGE", "08S01", "MySQL, MariaDB", connection_state::broken, outcome::not_executed,
      remedy::shrink_payload, rule::answer,
      "packet larger than the server's max_allowed_packet: the server refused it and closed the connection",

@@ -16,6 +16,7 @@
 #include <lifeline/error.hpp>
 #include <lifeline/options.hpp>
 #include <lifeline/result.hpp>
+#include <lifeline/statement.hpp>
 
 #include <mysql.h>
 #include <poll.h>
@@ -26,6 +27,8 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace lifeline {
 
@@ -108,9 +111,36 @@ inline bool capi_connect_nonblocking(MYSQL* m, const connect_options& o, std::ch
 
 }  // namespace detail
 
+namespace detail {
+
+// Owns one MYSQL_STMT.
+class capi_statement {
+public:
+    explicit capi_statement(MYSQL_STMT* s) noexcept : s_(s) {}
+    capi_statement(capi_statement&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+    capi_statement& operator=(capi_statement&& o) noexcept {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    capi_statement(const capi_statement&) = delete;
+    capi_statement& operator=(const capi_statement&) = delete;
+    ~capi_statement() { reset(); }
+    MYSQL_STMT* get() const noexcept { return s_; }
+    void reset() noexcept {
+        if (s_) mysql_stmt_close(s_);
+        s_ = nullptr;
+    }
+
+private:
+    MYSQL_STMT* s_;
+};
+
+}  // namespace detail
+
 template <>
 struct driver_traits<capi> {
     using session_type = detail::capi_session;
+    using statement_type = detail::capi_statement;
     using native_handle = MYSQL*;
     static constexpr const char* name = "capi";
 
@@ -225,6 +255,105 @@ struct driver_traits<capi> {
         detail::capi_fill(s.get(), phase::read_result, d);
         out.reset();
         return false;
+    }
+
+    // --- prepared statements (all parameters and results as text) ------------------------------
+    static bool prepare(session_type& s, std::string_view sql, std::optional<statement_type>& out, diagnostics& d) {
+        MYSQL_STMT* st = mysql_stmt_init(s.get());
+        if (!st) {
+            detail::capi_fill(s.get(), phase::send, d);
+            if (d.code == 0) d.code = 2008;
+            return false;
+        }
+        statement_type owned(st);
+        if (mysql_stmt_prepare(st, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
+            d = capi::make_diagnostics(st, phase::read_result);
+            return false;
+        }
+        out.emplace(std::move(owned));
+        return true;
+    }
+    static std::size_t param_count(statement_type& st) noexcept { return mysql_stmt_param_count(st.get()); }
+    static void close_statement(statement_type& st) noexcept { st.reset(); }
+
+    static bool execute_prepared(session_type&, statement_type& h, const params& args, result* res, diagnostics& d) {
+        MYSQL_STMT* st = h.get();
+        std::vector<MYSQL_BIND> in(args.size());
+        std::vector<unsigned long> lengths(args.size());
+        std::vector<char> nulls(args.size());
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            std::memset(&in[i], 0, sizeof(MYSQL_BIND));
+            in[i].buffer_type = MYSQL_TYPE_STRING;
+            nulls[i] = !args[i].has_value();
+            in[i].is_null = reinterpret_cast<decltype(in[i].is_null)>(&nulls[i]);
+            if (args[i]) {
+                in[i].buffer = const_cast<char*>(args[i]->data());
+                in[i].buffer_length = lengths[i] = static_cast<unsigned long>(args[i]->size());
+                in[i].length = &lengths[i];
+            }
+        }
+        if ((!args.empty() && mysql_stmt_bind_param(st, in.data())) || mysql_stmt_execute(st) != 0) {
+            d = capi::make_diagnostics(st, phase::read_result);
+            return false;
+        }
+        MYSQL_RES* meta = mysql_stmt_result_metadata(st);
+        if (!meta) {
+            if (res) {
+                res->affected_rows = mysql_stmt_affected_rows(st);
+                res->insert_id = mysql_stmt_insert_id(st);
+            }
+            return true;
+        }
+        unsigned n = mysql_num_fields(meta);
+        MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+        if (res)
+            for (unsigned i = 0; i < n; ++i) res->columns.emplace_back(fields[i].name, fields[i].name_length);
+        mysql_free_result(meta);
+        if (mysql_stmt_store_result(st) != 0) {
+            d = capi::make_diagnostics(st, phase::fetch);
+            return false;
+        }
+        // Bind with no buffer to learn each value's length, then fetch each column into a string.
+        std::vector<MYSQL_BIND> out(n);
+        std::vector<unsigned long> out_len(n);
+        std::vector<char> out_null(n);
+        for (unsigned i = 0; i < n; ++i) {
+            std::memset(&out[i], 0, sizeof(MYSQL_BIND));
+            out[i].buffer_type = MYSQL_TYPE_STRING;
+            out[i].length = &out_len[i];
+            out[i].is_null = reinterpret_cast<decltype(out[i].is_null)>(&out_null[i]);
+        }
+        bool ok = mysql_stmt_bind_result(st, out.data()) == 0;
+        while (ok) {
+            int rc = mysql_stmt_fetch(st);
+            if (rc == MYSQL_NO_DATA) break;
+            if (rc == 1) {
+                ok = false;
+                break;
+            }
+            std::vector<std::optional<std::string>> row;
+            for (unsigned i = 0; i < n; ++i) {
+                if (out_null[i]) {
+                    row.emplace_back(std::nullopt);
+                    continue;
+                }
+                std::string v(out_len[i], '\0');
+                MYSQL_BIND col;
+                std::memset(&col, 0, sizeof col);
+                col.buffer_type = MYSQL_TYPE_STRING;
+                col.buffer = v.data();
+                col.buffer_length = out_len[i];
+                if (out_len[i] && mysql_stmt_fetch_column(st, &col, i, 0) != 0) {
+                    ok = false;
+                    break;
+                }
+                row.emplace_back(std::move(v));
+            }
+            if (ok && res) res->rows.push_back(std::move(row));
+        }
+        if (!ok) d = capi::make_diagnostics(st, phase::fetch);
+        mysql_stmt_free_result(st);
+        return ok;
     }
 
     static bool in_transaction(const session_type& s) noexcept {

@@ -18,9 +18,12 @@
 #include <lifeline/error.hpp>
 #include <lifeline/options.hpp>
 #include <lifeline/result.hpp>
+#include <lifeline/statement.hpp>
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/parameter_metadata.h>
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
@@ -49,6 +52,7 @@ struct jdbc_session {
 template <>
 struct driver_traits<jdbc> {
     using session_type = detail::jdbc_session;
+    using statement_type = std::unique_ptr<sql::PreparedStatement>;
     using native_handle = sql::Connection&;
     static constexpr const char* name = "jdbc";
 
@@ -120,38 +124,61 @@ struct driver_traits<jdbc> {
             bool has_rows = st->execute(sql::SQLString(sql_text.data(), sql_text.size()));
             track_transaction(s, sql_text);
             where = phase::fetch;
-            for (;;) {
-                if (has_rows) {
-                    std::unique_ptr<sql::ResultSet> rs(st->getResultSet());
-                    if (res && rs) {
-                        sql::ResultSetMetaData* md = rs->getMetaData();
-                        unsigned n = md->getColumnCount();
-                        res->columns.clear();
-                        for (unsigned i = 1; i <= n; ++i) res->columns.emplace_back(md->getColumnLabel(i));
-                        while (rs->next()) {
-                            auto& row = res->rows.emplace_back();
-                            for (unsigned i = 1; i <= n; ++i) {
-                                std::string v = rs->getString(i);
-                                if (rs->wasNull()) row.emplace_back(std::nullopt);
-                                else row.emplace_back(std::move(v));
-                            }
-                        }
-                    }
-                } else if (res) {
-                    // getUpdateCount() is unsigned in 1.1; "no more results" is its all-ones value.
-                    auto count = st->getUpdateCount();
-                    if (count != static_cast<decltype(count)>(-1)) res->affected_rows = count;
-                }
-                if (!st->getMoreResults()) {
-                    if (st->getUpdateCount() == static_cast<decltype(st->getUpdateCount())>(-1)) break;
-                    has_rows = false;
-                } else {
-                    has_rows = true;
-                }
-            }
+            read_results(*st, has_rows, res);
             return true;
         } catch (const sql::SQLException& e) {
             out = jdbc::make_diagnostics(e, where);
+            return false;
+        }
+    }
+
+    // --- prepared statements (parameters as text) -------------------------------------------------
+    static bool prepare(session_type& s, std::string_view sql_text, std::optional<statement_type>& out, diagnostics& d) {
+        try {
+            out.emplace(s.conn->prepareStatement(sql::SQLString(sql_text.data(), sql_text.size())));
+            return true;
+        } catch (const sql::SQLException& e) {
+            d = jdbc::make_diagnostics(e, phase::read_result);
+            out.reset();
+            return false;
+        }
+    }
+    static std::size_t param_count(statement_type& st) noexcept {
+        try {
+            return static_cast<std::size_t>(st->getParameterMetaData()->getParameterCount());
+        } catch (...) {
+            return 0;
+        }
+    }
+    static void close_statement(statement_type& st) noexcept {
+        try {
+            if (st) st->close();
+        } catch (...) {
+        }
+        st.reset();
+    }
+    static bool execute_prepared(session_type&, statement_type& st, const params& args, result* res, diagnostics& d) {
+        phase where = phase::read_result;
+        try {
+            for (std::size_t i = 0; i < args.size(); ++i) {
+                auto idx = static_cast<unsigned int>(i + 1);
+                if (args[i]) st->setString(idx, sql::SQLString(*args[i]));
+                else st->setNull(idx, sql::DataType::VARCHAR);
+            }
+            // Connector/C++ 1.1 prepared statements implement neither getUpdateCount() nor
+            // getMoreResults() (they throw after the statement ran): pick query or update up front.
+            sql::ResultSetMetaData* md = st->getMetaData();
+            if (md == nullptr || md->getColumnCount() == 0) {
+                auto n = st->executeUpdate();
+                if (res) res->affected_rows = static_cast<std::uint64_t>(n);
+                return true;
+            }
+            std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+            where = phase::fetch;
+            if (res) read_rows(*rs, *res);
+            return true;
+        } catch (const sql::SQLException& e) {
+            d = jdbc::make_diagnostics(e, where);
             return false;
         }
     }
@@ -193,6 +220,41 @@ struct driver_traits<jdbc> {
     static std::uint64_t connection_id(session_type& s) noexcept { return s.id; }
 
 private:
+    static void read_rows(sql::ResultSet& rs, result& res) {
+        sql::ResultSetMetaData* md = rs.getMetaData();
+        unsigned n = md->getColumnCount();
+        res.columns.clear();
+        for (unsigned i = 1; i <= n; ++i) res.columns.emplace_back(md->getColumnLabel(i));
+        while (rs.next()) {
+            auto& row = res.rows.emplace_back();
+            for (unsigned i = 1; i <= n; ++i) {
+                std::string v = rs.getString(i);
+                if (rs.wasNull()) row.emplace_back(std::nullopt);
+                else row.emplace_back(std::move(v));
+            }
+        }
+    }
+
+    // Reads every result of a statement that has run (rows as text, or the update count).
+    static void read_results(sql::Statement& st, bool has_rows, result* res) {
+        for (;;) {
+            if (has_rows) {
+                std::unique_ptr<sql::ResultSet> rs(st.getResultSet());
+                if (res && rs) read_rows(*rs, *res);
+            } else if (res) {
+                // getUpdateCount() is unsigned in 1.1; "no more results" is its all-ones value.
+                auto count = st.getUpdateCount();
+                if (count != static_cast<decltype(count)>(-1)) res->affected_rows = count;
+            }
+            if (!st.getMoreResults()) {
+                if (st.getUpdateCount() == static_cast<decltype(st.getUpdateCount())>(-1)) break;
+                has_rows = false;
+            } else {
+                has_rows = true;
+            }
+        }
+    }
+
     static void track_transaction(session_type& s, std::string_view sql_text) {
         if (detail::starts_with_keyword(sql_text, "BEGIN") || detail::starts_with_keyword(sql_text, "START TRANSACTION"))
             s.explicit_txn = true;
