@@ -28,6 +28,7 @@
 #include <lifeline/result.hpp>
 #include <lifeline/session.hpp>
 #include <lifeline/statement.hpp>
+#include <lifeline/transaction.hpp>
 
 #include <chrono>
 #include <map>
@@ -269,6 +270,150 @@ public:
         return r;
     }
 
+    // --- whole transactions (lifeline/transaction.hpp) ------------------------------------------
+    // What the transaction function gets: statements run on the transaction's session, without
+    // per-statement retries (inside a transaction only the whole may be replayed).
+    class transaction_context {
+    public:
+        result execute(std::string_view sql) { return c_.tx_statement(sql); }
+        result query(std::string_view sql) { return c_.tx_statement(sql); }
+        native_handle native() noexcept { return traits::native(c_.session_); }
+
+    private:
+        friend class connection;
+        explicit transaction_context(connection& c) noexcept : c_(c) {}
+        connection& c_;
+    };
+
+    // Runs fn(transaction_context&) between START TRANSACTION and COMMIT; see transaction.hpp.
+    // An exception fn throws itself rolls the transaction back and propagates (never replayed).
+    template <class F>
+    transaction_result transaction(F&& fn, transaction_options o = {}) {
+        std::error_code ec;
+        diagnostics diag;
+        auto r = transaction(std::forward<F>(fn), o, ec, diag);
+        if (ec) throw error(ec, std::move(diag));
+        return r;
+    }
+    template <class F>
+    transaction_result transaction(F&& fn, transaction_options o, std::error_code& ec, diagnostics& diag) {
+        transaction_result tr;
+        ec.clear();
+        diag = diagnostics{};
+        ++stats_.operations;
+        budget_->record_request(clock_.now());
+        const auto until = clock_.now() + (o.deadline.count() > 0 ? o.deadline : policy_.retry.deadline);
+        backoff_.reset();
+        transaction_lost_ = false;  // starting a new transaction acknowledges an earlier loss
+        for (unsigned n = 1;; ++n) {
+            tr.attempts = n;
+            if (!ensure_ready(until, ec, diag)) {
+                if (!should_retry_connect(n, until, ec, diag)) {
+                    give_up({}, n, ec, diag, "could not connect for the transaction");
+                    return tr;
+                }
+                continue;
+            }
+            tx_until_ = until;
+            tx_fired_ = false;
+            const std::uint64_t session_id = traits::connection_id(session_);
+            std::string token;
+            bool ok = true;
+            try {
+                if (o.resolve_commit && !marker_ready_) {
+                    tx_statement("CREATE TABLE IF NOT EXISTS lifeline_commit_marker (token CHAR(32) NOT NULL PRIMARY KEY, "
+                                 "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY (created_at)) "
+                                 "ENGINE=InnoDB");
+                    marker_ready_ = true;
+                }
+                tx_statement("START TRANSACTION");
+                if (o.resolve_commit) {
+                    token = make_token();
+                    tx_statement("INSERT INTO lifeline_commit_marker (token) VALUES ('" + token + "')");
+                }
+                transaction_context tx(*this);
+                fn(tx);
+                tx_committing_ = true;
+                tx_statement("COMMIT");
+                tx_committing_ = false;
+            } catch (const detail::transaction_statement_failed&) {
+                ok = false;
+                tx_committing_ = false;
+            } catch (...) {
+                tx_committing_ = false;
+                rollback_quietly();
+                throw;
+            }
+            in_transaction_at_last_contact_ = false;  // handled here, not by reconnect()
+            if (ok) {
+                health_.on_used(clock_.now());
+                if (o.resolve_commit) clean_markers();
+                ec.clear();
+                diag = diagnostics{};
+                return tr;
+            }
+            diagnostics d = tx_diag_;
+            classification c = policy_.classify(failure{d.code, d.sqlstate, d.where, true});
+            if (tx_fired_) c.connection = connection_state::broken;
+            if (c.connection == connection_state::broken) drop_session();
+            else rollback_quietly();
+            diag = d;
+            const bool lost_commit = d.where == phase::commit && c.statement == outcome::unknown;
+            if (lost_commit) {
+                if (!o.resolve_commit) {
+                    ec = make_error_code(errc::commit_unknown);
+                    give_up({}, n, ec, diag, "COMMIT's answer was lost; commit resolution is off");
+                    return tr;
+                }
+                ++stats_.verifications;
+                switch (resolve_commit(session_id, token, until)) {
+                case write_check::applied:
+                    tr.commit_resolved = true;
+                    ec.clear();
+                    diag = diagnostics{};
+                    return tr;
+                case write_check::unknown:
+                    ec = make_error_code(errc::commit_unknown);
+                    diag.server_message += " (commit resolution could not finish within the deadline)";
+                    give_up({}, n, ec, diag, "commit outcome unknown");
+                    return tr;
+                case write_check::not_applied:
+                    tr.commit_resolved = true;  // certainly not committed: replay below if allowed
+                    break;
+                }
+            } else {
+                const bool replay_worthy =
+                    c.action == remedy::retry_transaction &&
+                    (d.code != 1205 || o.replay_on_lock_wait_timeout);
+                if (!replay_worthy) {
+                    ec = c.connection == connection_state::broken ? make_error_code(errc::transaction_lost)
+                                                                  : make_driver_error_code(d.code);
+                    give_up({}, n, ec, diag, c.reason);
+                    return tr;
+                }
+            }
+            // The transaction certainly did not commit. Replay it, if allowed and within limits.
+            std::error_code stop;
+            if (!o.replayable)  // a usable connection: the server's own error (1213, 1205) says it best
+                stop = (c.connection == connection_state::usable && !lost_commit) ? make_driver_error_code(d.code)
+                                                                                  : make_error_code(errc::transaction_lost);
+            else if (n >= policy_.retry.max_attempts) stop = make_error_code(errc::transaction_lost);
+            else if (remaining(until).count() == 0) stop = make_error_code(errc::deadline_exceeded);
+            else if (!budget_->try_acquire_retry(clock_.now())) stop = make_error_code(errc::retry_budget_exhausted);
+            auto delay = stop ? std::chrono::nanoseconds(0) : backoff_.next();
+            if (!stop && delay >= remaining(until)) stop = make_error_code(errc::deadline_exceeded);
+            if (stop) {
+                ec = stop;
+                give_up({}, n, ec, diag, o.replayable ? "transaction not committed; replay limit reached"
+                                                      : "transaction not committed; not declared replayable");
+                return tr;
+            }
+            ++stats_.retries;
+            if (observer_) observer_->on_retry(retry_event{endpoint_, {}, n, c, diag, delay, "replaying the transaction"});
+            if (delay.count() > 0) clock_.sleep_for(delay);
+        }
+    }
+
     // --- connection management ---------------------------------------------------------------
     // Connects now (within the policy deadline) instead of on first use.
     void connect() {
@@ -296,6 +441,99 @@ private:
     using run_result_t = std::invoke_result_t<F&, native_handle>;
 
     using time_point = decltype(std::declval<clock_type&>().now());
+
+    // One statement of a transaction, under the transaction's deadline; throws on failure.
+    result tx_statement(std::string_view sql) {
+        result r;
+        diagnostics d;
+        bool ok, fired;
+        {
+            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(tx_until_), true);
+            ok = traits::execute(session_, sql, &r, d);
+            fired = guard.release();
+        }
+        if (ok) return r;
+        if (tx_committing_ && (d.where == phase::read_result || d.where == phase::send)) d.where = phase::commit;
+        tx_fired_ = fired;
+        tx_diag_ = std::move(d);
+        throw detail::transaction_statement_failed{};
+    }
+
+    void rollback_quietly() noexcept {
+        if (!traits::is_open(session_)) return;
+        diagnostics d;
+        if (!traits::execute(session_, "ROLLBACK", nullptr, d)) drop_session();
+    }
+
+    // After COMMIT's answer was lost: reconnect, fence the old session, look the token up.
+    write_check resolve_commit(std::uint64_t old_id, const std::string& token, time_point until) {
+        const std::string kill = "KILL CONNECTION " + std::to_string(old_id);
+        const std::string alive =
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(old_id);
+        const std::string lookup = "SELECT COUNT(*) FROM lifeline_commit_marker WHERE token = '" + token + "'";
+        for (unsigned n = 1; remaining(until).count() > 0; ++n) {
+            std::error_code ec;
+            diagnostics d;
+            if (ensure_ready(until, ec, d)) {
+                result r;
+                // KILL fails with 1094 (unknown thread) when the old session is already gone: fine.
+                if (!run_bounded(kill, nullptr, d, until) && d.code != 1094 && !traits::is_open(session_)) continue;
+                bool fenced = false;
+                while (remaining(until).count() > 0) {
+                    r = result{};
+                    if (!run_bounded(alive, &r, d, until)) break;
+                    if (r.scalar() == std::optional<std::string>("0")) {
+                        fenced = true;
+                        break;
+                    }
+                    clock_.sleep_for(std::chrono::milliseconds(10));
+                }
+                if (fenced) {
+                    r = result{};
+                    if (run_bounded(lookup, &r, d, until) && r.scalar())
+                        return *r.scalar() == "1" ? write_check::applied : write_check::not_applied;
+                }
+            }
+            auto delay = backoff_.next();
+            if (delay >= remaining(until)) break;
+            clock_.sleep_for(delay);
+        }
+        return write_check::unknown;
+    }
+
+    bool run_bounded(std::string_view sql, result* r, diagnostics& d, time_point until) {
+        bool ok, fired;
+        {
+            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until), true);
+            ok = traits::execute(session_, sql, r, d);
+            fired = guard.release();
+        }
+        if (!ok && (fired || policy_.classify(failure{d.code, d.sqlstate, d.where, false}).connection ==
+                                 connection_state::broken))
+            drop_session();
+        return ok;
+    }
+
+    std::string make_token() {
+        static const char hex[] = "0123456789abcdef";
+        std::string t(32, '0');
+        std::uint64_t a = rng_(), b = rng_();
+        for (int i = 0; i < 16; ++i) {
+            t[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            t[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return t;
+    }
+
+    // Old tokens only matter while a resolution could still ask for them: delete in small batches.
+    void clean_markers() noexcept {
+        if (++commits_since_cleanup_ < 100) return;
+        commits_since_cleanup_ = 0;
+        diagnostics d;
+        traits::execute(session_,
+                        "DELETE FROM lifeline_commit_marker WHERE created_at < NOW(6) - INTERVAL 1 HOUR LIMIT 1000",
+                        nullptr, d);
+    }
 
     void drop_session() noexcept {
         if constexpr (detail::has_prepare<traits>::value) {
@@ -646,6 +884,13 @@ private:
     std::vector<std::optional<typename detail::statement_type_of<traits>::type>> statements_;  // this session's handles
     std::string bad_arguments_;
     bool only_prepared_ = false;  // the failed attempt was a prepare: nothing was executed
+    // transaction() state
+    time_point tx_until_{};
+    diagnostics tx_diag_;
+    bool tx_fired_ = false;
+    bool tx_committing_ = false;
+    bool marker_ready_ = false;
+    unsigned commits_since_cleanup_ = 0;
 };
 
 }  // namespace lifeline

@@ -65,6 +65,8 @@ struct fake_session {
     std::uint64_t id = 0;
     int client_fd = -1, server_fd = -1;
     lifeline::diagnostics last_error;  // what run() user code left behind (like mysql_errno)
+    bool atomic_txn = false;           // inside START TRANSACTION: writes wait for COMMIT
+    std::vector<std::string> pending;  // writes of the open atomic transaction
 
     fake_session() = default;
     fake_session(fake_session&& o) noexcept { *this = std::move(o); }
@@ -84,6 +86,8 @@ struct fake_session {
     }
     ~fake_session() { reset(); }
     void reset() {
+        pending.clear();
+        atomic_txn = false;
         if (client_fd >= 0) ::close(client_fd);
         if (server_fd >= 0) ::close(server_fd);
         client_fd = server_fd = -1;
@@ -92,6 +96,8 @@ struct fake_session {
     }
     // The server closes its end while the client is idle (KILL CONNECTION, wait_timeout).
     void kill_idle() {
+        pending.clear();  // the server rolls the open transaction back
+        atomic_txn = false;
         if (server_fd >= 0) ::close(server_fd);
         server_fd = -1;
     }
@@ -157,9 +163,13 @@ struct lifeline::driver_traits<lifeline::test::fake> {
     }
 
     // One statement against the fake server; `sql` is what gets counted in `applied`.
+    // "BEGIN" transactions apply writes at once (enough for single-statement tests); "START
+    // TRANSACTION" (what lifeline's transaction() sends) keeps them pending until COMMIT, so a
+    // lost or cut COMMIT really decides whether they exist.
     static bool run_statement(session_type& s, std::string_view sql, result* res, diagnostics& out) {
         auto* srv = s.srv;
-        srv->log.push_back("exec:" + std::string(sql));
+        const std::string text(sql);
+        srv->log.push_back("exec:" + text);
         if (s.server_fd < 0) {  // killed while idle: what the real driver reports (fault matrix)
             test::fault f;
             f.code = 2013;
@@ -167,31 +177,58 @@ struct lifeline::driver_traits<lifeline::test::fake> {
             fill(f, out);
             return false;
         }
-        bool is_set = sql.rfind("SET ", 0) == 0 || sql.rfind("SELECT @@", 0) == 0;
+        auto apply = [&](const std::string& w) { ++srv->applied[w]; };
+        bool is_set = text.rfind("SET ", 0) == 0 || text.rfind("SELECT @@", 0) == 0;
         if (!is_set && !srv->execute_faults.empty()) {
             auto f = srv->execute_faults.front();
             srv->execute_faults.pop_front();
             if (f.code != 0) {
-                if (f.applied) ++srv->applied[std::string(sql)];
+                if (text == "COMMIT" && f.applied)
+                    for (auto& w : s.pending) apply(w);
+                else if (f.applied)
+                    (s.atomic_txn ? s.pending.push_back(text) : apply(text));
                 fill(f, out);
                 if (f.breaks_connection) s.kill_idle();
                 return false;
             }
         }
-        if (sql == "BEGIN") s.in_txn = true;
-        if (sql == "COMMIT" || sql == "ROLLBACK") s.in_txn = false;
-        ++srv->applied[std::string(sql)];
+        if (res) {
+            res->columns = {"v"};
+            res->rows = {{std::string("1")}};
+            res->affected_rows = 1;
+        }
+        if (text == "BEGIN") s.in_txn = true;
+        if (text == "START TRANSACTION") {
+            s.in_txn = s.atomic_txn = true;
+            s.pending.clear();
+        }
+        if (text == "COMMIT") {
+            for (auto& w : s.pending) apply(w);
+            s.pending.clear();
+            s.in_txn = s.atomic_txn = false;
+        }
+        if (text == "ROLLBACK") {
+            s.pending.clear();
+            s.in_txn = s.atomic_txn = false;
+        }
+        const std::string marker_lookup = "SELECT COUNT(*) FROM lifeline_commit_marker WHERE token = '";
+        if (text.rfind(marker_lookup, 0) == 0) {
+            std::string token = text.substr(marker_lookup.size(), 32);
+            bool found = srv->applied.count("INSERT INTO lifeline_commit_marker (token) VALUES ('" + token + "')") > 0;
+            if (res) res->rows = {{std::string(found ? "1" : "0")}};
+            return true;
+        }
+        if (text.rfind("SELECT COUNT(*) FROM information_schema.PROCESSLIST", 0) == 0) {
+            if (res) res->rows = {{std::string("0")}};  // the fake's killed sessions are gone at once
+            return true;
+        }
+        if (s.atomic_txn && text != "START TRANSACTION") s.pending.push_back(text);
+        else if (text != "COMMIT" && text != "ROLLBACK") apply(text);
         s.state_changed = srv->state_change_next;
         srv->state_change_next = false;
-        if (res) {
-            if (sql.rfind("SELECT @@wait_timeout", 0) == 0) {
-                res->columns = {"@@wait_timeout", "@@max_allowed_packet"};
-                res->rows = {{std::string("28800"), std::string("1048576")}};
-            } else {
-                res->columns = {"v"};
-                res->rows = {{std::string("1")}};
-                res->affected_rows = 1;
-            }
+        if (res && text.rfind("SELECT @@wait_timeout", 0) == 0) {
+            res->columns = {"@@wait_timeout", "@@max_allowed_packet"};
+            res->rows = {{std::string("28800"), std::string("1048576")}};
         }
         return true;
     }

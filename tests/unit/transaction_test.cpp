@@ -1,0 +1,202 @@
+// transaction(): replay on deadlock / lost connection, and the lost COMMIT resolved by token +
+// fencing — driven by the scripted fake driver, whose "START TRANSACTION" keeps writes pending
+// until COMMIT, so a cut COMMIT really decides whether they exist.
+#include "fake_driver.hpp"
+
+#include <lifeline/connection.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+using namespace lifeline;
+using namespace lifeline::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_policy : default_policy {
+    using clock_type = manual_clock;  // copies share one timeline
+    test_policy() {
+        retry.deadline = 10s;
+        budget.min_retries_per_second = 1000;
+    }
+};
+using fake_connection = connection<fake, test_policy>;
+
+struct fixture {
+    fake_server srv;
+    std::unique_ptr<fake_connection> db;
+    fixture() {
+        fake_server::current() = &srv;
+        connect_options o;
+        o.host = "fake";
+        o.port = 1;
+        o.user = "u";
+        test_policy p;
+        db = std::make_unique<fake_connection>(o, p);
+        db->set_retry_budget(std::make_shared<retry_budget>(p.budget));
+        db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
+        db->connect();
+    }
+    ~fixture() { fake_server::current() = nullptr; }
+    // Lets the next n statements succeed, then fails one with f.
+    void fail_after(int n, fault f) {
+        for (int i = 0; i < n; ++i) srv.execute_faults.push_back(fault{});
+        srv.execute_faults.push_back(f);
+    }
+    int marker_rows() const {
+        int n = 0;
+        for (auto& kv : srv.applied)
+            if (kv.first.rfind("INSERT INTO lifeline_commit_marker", 0) == 0) n += kv.second;
+        return n;
+    }
+};
+
+const char* move_money = "UPDATE accounts SET balance = balance - 10 WHERE id = 1";
+
+fault make_fault(unsigned code, phase where, bool breaks, bool applied = false, const char* state = "HY000") {
+    fault f;
+    f.code = code;
+    f.where = where;
+    f.breaks_connection = breaks;
+    f.applied = applied;
+    f.sqlstate = state;
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("transaction: commits once when nothing goes wrong", "[unit][retry][transaction]") {
+    fixture f;
+    int runs = 0;
+    auto r = f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    });
+    CHECK(r.attempts == 1);
+    CHECK(runs == 1);
+    CHECK(f.srv.applied[move_money] == 1);
+}
+
+TEST_CASE("transaction: a deadlock replays the whole transaction when declared replayable", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(1, make_fault(1213, phase::read_result, false, false, "40001"));  // START ok, UPDATE deadlocks
+    int runs = 0;
+    auto r = f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    }, lifeline::replayable);
+    CHECK(r.attempts == 2);
+    CHECK(runs == 2);
+    CHECK(f.srv.applied[move_money] == 1);
+}
+
+TEST_CASE("transaction: not declared replayable, a deadlock is reported, nothing committed", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(1, make_fault(1213, phase::read_result, false, false, "40001"));
+    int runs = 0;
+    std::error_code ec;
+    diagnostics d;
+    f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    }, transaction_options{}, ec, d);
+    CHECK(ec == make_driver_error_code(1213));
+    CHECK(d.code == 1213);
+    CHECK(runs == 1);
+    CHECK(f.srv.applied.count(move_money) == 0);
+}
+
+TEST_CASE("transaction: a connection lost before COMMIT replays on a new session", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(1, make_fault(2013, phase::read_result, true, true));  // the UPDATE ran, then the link died
+    int runs = 0;
+    auto r = f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    }, lifeline::replayable);
+    CHECK(r.attempts == 2);
+    CHECK(f.srv.connects == 2);
+    CHECK(f.srv.applied[move_money] == 1);  // the first run's write died with its transaction
+}
+
+TEST_CASE("transaction: a lost COMMIT that landed is found by its token, not replayed", "[unit][retry][transaction]") {
+    fixture f;
+    // CREATE marker, START, INSERT token, UPDATE, then COMMIT: applied, answer lost.
+    f.fail_after(4, make_fault(2013, phase::read_result, true, true));
+    int runs = 0;
+    auto r = f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    }, lifeline::replayable_resolved);
+    CHECK(runs == 1);
+    CHECK(r.commit_resolved);
+    CHECK(f.srv.applied[move_money] == 1);
+    CHECK(f.marker_rows() == 1);
+    bool fenced = false;
+    for (auto& l : f.srv.log) fenced = fenced || l.rfind("exec:KILL CONNECTION", 0) == 0;
+    CHECK(fenced);
+}
+
+TEST_CASE("transaction: a lost COMMIT that did not land is replayed exactly once", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(4, make_fault(2013, phase::read_result, true, false));
+    int runs = 0;
+    auto r = f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute(move_money);
+    }, lifeline::replayable_resolved);
+    CHECK(runs == 2);
+    CHECK(r.commit_resolved);
+    CHECK(f.srv.applied[move_money] == 1);
+}
+
+TEST_CASE("transaction: a lost COMMIT without resolution is commit_unknown", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(2, make_fault(2013, phase::read_result, true, true));  // START, UPDATE, COMMIT lost
+    std::error_code ec;
+    diagnostics d;
+    f.db->transaction([&](auto& tx) { tx.execute(move_money); }, lifeline::replayable, ec, d);
+    CHECK(ec == errc::commit_unknown);
+    CHECK(d.where == phase::commit);
+}
+
+TEST_CASE("transaction: a resolved-but-not-replayable lost COMMIT that did not land says so", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(4, make_fault(2013, phase::read_result, true, false));
+    transaction_options o;
+    o.resolve_commit = true;
+    std::error_code ec;
+    diagnostics d;
+    auto r = f.db->transaction([&](auto& tx) { tx.execute(move_money); }, o, ec, d);
+    CHECK(ec == errc::transaction_lost);  // certainly not committed, and not allowed to replay
+    CHECK(r.commit_resolved);
+    CHECK(f.srv.applied.count(move_money) == 0);
+}
+
+TEST_CASE("transaction: a syntax error is not replayed; the transaction is rolled back", "[unit][retry][transaction]") {
+    fixture f;
+    f.fail_after(1, make_fault(1064, phase::read_result, false, false, "42000"));
+    std::error_code ec;
+    diagnostics d;
+    int runs = 0;
+    f.db->transaction([&](auto& tx) {
+        ++runs;
+        tx.execute("UPDATE accounts SET balance = balance - 10 WHERE id = 1");
+        tx.execute("SELEC 1");
+    }, lifeline::replayable, ec, d);
+    CHECK(ec == make_driver_error_code(1064));
+    CHECK(runs == 1);
+    CHECK(f.srv.log.back() == "exec:ROLLBACK");
+}
+
+TEST_CASE("transaction: the function's own exception rolls back and propagates", "[unit][retry][transaction]") {
+    fixture f;
+    CHECK_THROWS_WITH(f.db->transaction([&](auto& tx) {
+        tx.execute(move_money);
+        throw std::runtime_error("business rule");
+    }, lifeline::replayable), "business rule");
+    CHECK(f.srv.applied.count(move_money) == 0);
+    CHECK(f.srv.log.back() == "exec:ROLLBACK");
+}
