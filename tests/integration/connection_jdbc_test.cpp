@@ -90,20 +90,39 @@ TEST_CASE("jdbc: wait_timeout is survived (ping after the idle window)", "[retry
     CHECK(db->stats().pings == 0);  // recycled before wait_timeout: no ping wasted on it
 }
 
-TEST_CASE("jdbc: a connection killed while idle is caught by the ping window; the INSERT runs once", "[retry][jdbc]") {
+TEST_CASE("jdbc: a connection killed while idle is caught before sending; the INSERT runs once", "[retry][jdbc]") {
     auto srv = server::attach();
     {
         auto m = capi_connect(srv.where());
         capi_exec(m.get(), "CREATE TABLE jins_idle (id INT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB");
     }
-    auto db = make_db(srv);  // default ping_after_idle: 1 s
+    auto db = make_db(srv);
     db->connect();
     admin_kill(srv.where(), db->connection_id());
-    std::this_thread::sleep_for(1200ms);
+    std::this_thread::sleep_for(100ms);
     auto r = db->execute("INSERT INTO jins_idle VALUES ()");  // not idempotent
     CHECK(r.attempts == 1);
-    CHECK(db->stats().pings == 1);
+    CHECK(db->stats().pings == 0);  // the socket Connector/C++ hides was found and polled instead
     CHECK(count_rows(srv, "jins_idle") == "1");
+}
+
+TEST_CASE("jdbc: a frozen server returns to the caller within its deadline + 10%", "[retry][jdbc][disruptive]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    struct thaw_guard {
+        server& s;
+        ~thaw_guard() { s.thaw(); }
+    } tg{srv};
+    srv.freeze();
+    std::error_code ec;
+    diagnostics d;
+    auto t0 = std::chrono::steady_clock::now();
+    db->query("SELECT 1", lifeline::idempotent, ec, d, call_options{1500ms});
+    auto took = std::chrono::steady_clock::now() - t0;
+    INFO("took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(ec == errc::deadline_exceeded);
+    CHECK(took <= 1650ms);
 }
 
 TEST_CASE("jdbc: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent", "[retry][jdbc]") {

@@ -5,13 +5,15 @@
 //   db.run([](sql::Connection& c) { legacy_report(c); }, lifeline::idempotent);
 //
 // Sets OPT_RECONNECT to false explicitly: Connector/C++'s reconnect() leans on it and loses the
-// session silently; lifeline reconnects itself. Connector/C++ hides its socket, so the liveness
-// check is a COM_PING after the idle window (no zero-round-trip poll), the connect deadline is
-// whole seconds, and session-state tracking is not visible (guard_untracked_state has no effect).
+// session silently; lifeline reconnects itself. Connector/C++ hides its socket; lifeline finds it
+// at connect (detail/socket_discovery.hpp) so the zero-round-trip liveness check and the deadline
+// watchdog work here too. Its connect deadline is whole seconds (OPT_CONNECT_TIMEOUT), and
+// session-state tracking is not visible (guard_untracked_state has no effect).
 #ifndef LIFELINE_DRIVER_JDBC_HPP
 #define LIFELINE_DRIVER_JDBC_HPP
 
 #include <lifeline/connection.hpp>
+#include <lifeline/detail/socket_discovery.hpp>
 #include <lifeline/detail/sql_text.hpp>
 #include <lifeline/driver/jdbc_error.hpp>
 #include <lifeline/driver_traits.hpp>
@@ -35,6 +37,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lifeline {
 
@@ -44,6 +47,7 @@ namespace detail {
 struct jdbc_session {
     std::unique_ptr<sql::Connection> conn;
     std::uint64_t id = 0;
+    int fd = -1;                // the driver's socket, found by socket_discovery (-1: unknown)
     bool explicit_txn = false;  // BEGIN/START TRANSACTION seen through lifeline, not yet ended
 };
 
@@ -75,7 +79,11 @@ struct driver_traits<jdbc> {
         }
         props["OPT_RECONNECT"] = false;  // never: lifeline reconnects itself and restores the session
         try {
-            s.conn.reset(sql::mysql::get_driver_instance()->connect(props));
+            auto* driver = sql::mysql::get_driver_instance();
+            auto sockets_before = detail::open_sockets();
+            s.conn.reset(driver->connect(props));
+            s.fd = o.unix_socket.empty() ? detail::find_new_socket(sockets_before, detail::open_sockets(), o.host, o.port)
+                                         : -1;
             std::unique_ptr<sql::Statement> st(s.conn->createStatement());
             std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT CONNECTION_ID()"));
             s.id = rs->next() ? rs->getUInt64(1) : 0;
@@ -95,11 +103,14 @@ struct driver_traits<jdbc> {
             }
         }
         s.conn.reset();
+        s.fd = -1;
         s.explicit_txn = false;
     }
     static bool is_open(const session_type& s) noexcept { return s.conn != nullptr; }
     static native_handle native(session_type& s) noexcept { return *s.conn; }
-    static int socket_fd(const session_type&) noexcept { return -1; }
+    // Found at connect (see socket_discovery.hpp): enables the zero-round-trip liveness check and
+    // the deadline watchdog for Connector/C++ too; -1 falls back to the ping window.
+    static int socket_fd(const session_type& s) noexcept { return s.conn ? s.fd : -1; }
 
     static bool ping(session_type& s, diagnostics& out) {
         try {
