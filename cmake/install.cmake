@@ -7,7 +7,7 @@ set(LIFELINE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/lifeline")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 set(lifeline_export_targets lifeline)
-foreach(t lifeline_capi lifeline_jdbc lifeline_spdlog)
+foreach(t lifeline_capi lifeline_jdbc lifeline_spdlog lifeline_testing)
   if(TARGET ${t})
     list(APPEND lifeline_export_targets ${t})
   endif()

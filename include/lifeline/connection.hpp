@@ -355,10 +355,11 @@ public:
             diagnostics d = tx_diag_;
             classification c = policy_.classify(failure{d.code, d.sqlstate, d.where, true});
             if (tx_fired_) c.connection = connection_state::broken;
-            if (c.connection == connection_state::broken) drop_session();
+            const bool lost_commit = d.where == phase::commit && c.statement == outcome::unknown;
+            // After a lost COMMIT the old session is to be fenced, never reused (not even to roll back).
+            if (c.connection == connection_state::broken || lost_commit) drop_session();
             else rollback_quietly();
             diag = d;
-            const bool lost_commit = d.where == phase::commit && c.statement == outcome::unknown;
             if (lost_commit) {
                 if (!o.resolve_commit) {
                     ec = make_error_code(errc::commit_unknown);

@@ -36,6 +36,14 @@
 #ifndef LIFELINE_DRIVER_TRAITS_HPP
 #define LIFELINE_DRIVER_TRAITS_HPP
 
+#include <lifeline/error.hpp>
+#include <lifeline/options.hpp>
+#include <lifeline/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -65,25 +73,41 @@ struct is_complete : std::false_type {};
 template <class T>
 struct is_complete<T, std::void_t<decltype(sizeof(T))>> : std::true_type {};
 
-#define LIFELINE_DETAIL_HAS(name, expr)                          \
+#define LIFELINE_DETAIL_HAS(name, ...)                           \
     template <class T, class = void>                             \
     struct has_##name : std::false_type {};                      \
     template <class T>                                           \
-    struct has_##name<T, std::void_t<expr>> : std::true_type {};
+    struct has_##name<T, std::void_t<__VA_ARGS__>> : std::true_type {};
+
+// Members are checked by calling them as lifeline will (so overloads are fine and a wrong
+// signature is caught here, with a readable message, instead of deep inside connection.hpp).
+template <class T>
+using session_t = typename T::session_type;
+template <class T>
+T& lvalue();
+
+struct probe_callable {  // stands for user code handed to run()
+    template <class H>
+    void operator()(H&&) const {}
+};
 
 LIFELINE_DETAIL_HAS(session_type, typename T::session_type)
 LIFELINE_DETAIL_HAS(native_handle, typename T::native_handle)
-LIFELINE_DETAIL_HAS(connect, decltype(&T::connect))
-LIFELINE_DETAIL_HAS(close, decltype(&T::close))
-LIFELINE_DETAIL_HAS(is_open, decltype(&T::is_open))
-LIFELINE_DETAIL_HAS(native, decltype(&T::native))
-LIFELINE_DETAIL_HAS(socket_fd, decltype(&T::socket_fd))
-LIFELINE_DETAIL_HAS(ping, decltype(&T::ping))
-LIFELINE_DETAIL_HAS(execute, decltype(&T::execute))
-LIFELINE_DETAIL_HAS(in_transaction, decltype(&T::in_transaction))
-LIFELINE_DETAIL_HAS(reconnect_option_enabled, decltype(&T::reconnect_option_enabled))
-LIFELINE_DETAIL_HAS(untracked_state_changed, decltype(&T::untracked_state_changed))
-LIFELINE_DETAIL_HAS(connection_id, decltype(&T::connection_id))
+LIFELINE_DETAIL_HAS(connect, std::enable_if_t<std::is_convertible_v<decltype(T::connect(
+    lvalue<session_t<T>>(), std::declval<const connect_options&>(), std::chrono::milliseconds{}, lvalue<diagnostics>())), bool>>)
+LIFELINE_DETAIL_HAS(close, decltype(T::close(lvalue<session_t<T>>())))
+LIFELINE_DETAIL_HAS(is_open, std::enable_if_t<std::is_convertible_v<decltype(T::is_open(std::declval<const session_t<T>&>())), bool>>)
+LIFELINE_DETAIL_HAS(native, std::enable_if_t<std::is_same_v<decltype(T::native(lvalue<session_t<T>>())), typename T::native_handle>>)
+LIFELINE_DETAIL_HAS(socket_fd, std::enable_if_t<std::is_convertible_v<decltype(T::socket_fd(std::declval<const session_t<T>&>())), int>>)
+LIFELINE_DETAIL_HAS(ping, std::enable_if_t<std::is_convertible_v<decltype(T::ping(lvalue<session_t<T>>(), lvalue<diagnostics>())), bool>>)
+LIFELINE_DETAIL_HAS(execute, std::enable_if_t<std::is_convertible_v<decltype(T::execute(
+    lvalue<session_t<T>>(), std::string_view{}, std::declval<result*>(), lvalue<diagnostics>())), bool>>)
+LIFELINE_DETAIL_HAS(invoke, std::enable_if_t<std::is_convertible_v<decltype(T::invoke(
+    lvalue<session_t<T>>(), lvalue<probe_callable>(), lvalue<std::optional<bool>>(), lvalue<diagnostics>())), bool>>)
+LIFELINE_DETAIL_HAS(in_transaction, std::enable_if_t<std::is_convertible_v<decltype(T::in_transaction(std::declval<const session_t<T>&>())), bool>>)
+LIFELINE_DETAIL_HAS(reconnect_option_enabled, std::enable_if_t<std::is_convertible_v<decltype(T::reconnect_option_enabled(lvalue<session_t<T>>())), bool>>)
+LIFELINE_DETAIL_HAS(untracked_state_changed, std::enable_if_t<std::is_convertible_v<decltype(T::untracked_state_changed(lvalue<session_t<T>>())), bool>>)
+LIFELINE_DETAIL_HAS(connection_id, std::enable_if_t<std::is_convertible_v<decltype(T::connection_id(lvalue<session_t<T>>())), std::uint64_t>>)
 LIFELINE_DETAIL_HAS(prepare, typename T::statement_type)
 #undef LIFELINE_DETAIL_HAS
 
@@ -108,27 +132,29 @@ constexpr bool check_driver_traits() {
                   "specialisation (see lifeline/driver_traits.hpp).");
     if constexpr (detail::is_complete<T>::value) {
         static_assert(detail::has_session_type<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `using session_type = ...;` (the type that owns one driver connection).");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `using session_type = ...;` (the type that owns one driver connection).");
         static_assert(detail::has_native_handle<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `using native_handle = ...;` (what run() hands to user code).");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `using native_handle = ...;` (what run() hands to user code).");
         static_assert(detail::has_connect<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static bool connect(session_type&, const connect_options&, std::chrono::milliseconds, diagnostics&)`.");
-        static_assert(detail::has_close<T>::value, "lifeline: driver_traits<Tag> lacks `static void close(session_type&) noexcept`.");
-        static_assert(detail::has_is_open<T>::value, "lifeline: driver_traits<Tag> lacks `static bool is_open(const session_type&) noexcept`.");
-        static_assert(detail::has_native<T>::value, "lifeline: driver_traits<Tag> lacks `static native_handle native(session_type&) noexcept`.");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool connect(session_type&, const connect_options&, std::chrono::milliseconds, diagnostics&)`.");
+        static_assert(detail::has_close<T>::value, "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static void close(session_type&) noexcept`.");
+        static_assert(detail::has_is_open<T>::value, "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool is_open(const session_type&) noexcept`.");
+        static_assert(detail::has_native<T>::value, "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static native_handle native(session_type&) noexcept`.");
         static_assert(detail::has_socket_fd<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static int socket_fd(const session_type&) noexcept` (return -1 if the driver hides its socket).");
-        static_assert(detail::has_ping<T>::value, "lifeline: driver_traits<Tag> lacks `static bool ping(session_type&, diagnostics&)`.");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static int socket_fd(const session_type&) noexcept` (return -1 if the driver hides its socket).");
+        static_assert(detail::has_ping<T>::value, "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool ping(session_type&, diagnostics&)`.");
         static_assert(detail::has_execute<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static bool execute(session_type&, std::string_view, result*, diagnostics&)`.");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool execute(session_type&, std::string_view, result*, diagnostics&)`.");
+        static_assert(detail::has_invoke<T>::value,
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `template <class F, class Out> static bool invoke(session_type&, F&, Out&, diagnostics&)` (runs run()'s user code; see detail::call_into).");
         static_assert(detail::has_in_transaction<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static bool in_transaction(const session_type&) noexcept`.");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool in_transaction(const session_type&) noexcept`.");
         static_assert(detail::has_reconnect_option_enabled<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static bool reconnect_option_enabled(session_type&) noexcept` (lifeline asserts OPT_RECONNECT stays off).");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool reconnect_option_enabled(session_type&) noexcept` (lifeline asserts OPT_RECONNECT stays off).");
         static_assert(detail::has_untracked_state_changed<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static bool untracked_state_changed(session_type&) noexcept` (return false if the driver cannot tell).");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static bool untracked_state_changed(session_type&) noexcept` (return false if the driver cannot tell).");
         static_assert(detail::has_connection_id<T>::value,
-                      "lifeline: driver_traits<Tag> lacks `static std::uint64_t connection_id(session_type&) noexcept`.");
+                      "lifeline: driver_traits<Tag> lacks (or has the wrong signature for) `static std::uint64_t connection_id(session_type&) noexcept`.");
     }
     return true;
 }

@@ -3,7 +3,10 @@
 //   db.set_observer(std::make_shared<lifeline::spdlog_observer>(spdlog::default_logger()));
 //
 // Never logs a password (no event carries one). Logs SQL text only when log_sql is set: statements
-// can carry personal data. Retries and reconnects log at warn, gave-up at error, attempts at trace.
+// can carry personal data — and so can the server's messages, which quote statements (1064) and
+// values (1062, 1366, 1406): without log_sql their quoted parts are logged as '?'.
+// Retries and failed reconnects log at warn, successful reconnects and restores at info, gave-up at
+// error (with the driver's error number and phase besides lifeline's verdict), attempts at trace.
 #ifndef LIFELINE_SPDLOG_OBSERVER_HPP
 #define LIFELINE_SPDLOG_OBSERVER_HPP
 
@@ -11,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -35,7 +40,7 @@ public:
     void on_retry(const retry_event& e) override {
         logger_->warn("lifeline {} retry after attempt {}: error {} ({}) in {}: {}; connection {}, outcome {}; "
                       "waiting {} ms{}",
-                      e.endpoint, e.attempt, e.diag.code, e.diag.server_message, to_string(e.diag.where), e.reason,
+                      e.endpoint, e.attempt, e.diag.code, server_text(e.diag.server_message), to_string(e.diag.where), e.reason,
                       to_string(e.what.connection), to_string(e.what.statement),
                       std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count(), sql(e.sql));
     }
@@ -50,8 +55,9 @@ public:
         logger_->info("lifeline {} session restored ({} statements replayed)", e.endpoint, e.statements);
     }
     void on_gave_up(const gave_up_event& e) override {
-        logger_->error("lifeline {} gave up after {} attempt(s): {} [{}]: {}{}", e.endpoint, e.attempts,
-                       e.error.message(), e.diag.server_message, e.reason, sql(e.sql));
+        logger_->error("lifeline {} gave up after {} attempt(s): {} [error {} in {}: {}]: {}{}", e.endpoint, e.attempts,
+                       e.error.message(), e.diag.code, to_string(e.diag.where), server_text(e.diag.server_message),
+                       e.reason, sql(e.sql));
     }
     void on_ping(std::string_view endpoint, bool ok) override {
         logger_->debug("lifeline {} ping {}", endpoint, ok ? "ok" : "failed");
@@ -61,8 +67,50 @@ private:
     std::string sql(std::string_view s) const {
         if (!options_.log_sql || s.empty()) return {};
         std::string out = " sql: ";
-        out.append(s.substr(0, options_.max_sql));
-        if (s.size() > options_.max_sql) out += "...";
+        std::size_t n = std::min(s.size(), options_.max_sql);
+        // Never cut through a UTF-8 sequence: back off to the start of the character.
+        while (n > 0 && n < s.size() && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+        out.append(s.substr(0, n));
+        if (s.size() > n) out += "...";
+        return out;
+    }
+
+    // The server's text, with quoted parts (statement fragments, key values) replaced by '?'
+    // unless SQL logging was asked for.
+    std::string server_text(const std::string& text) const {
+        if (options_.log_sql) return text;
+        // 1064 quotes the statement's tail without escaping its own quotes: "near '...' at line N".
+        std::string m = text;
+        auto near = m.find("near '");
+        auto at_line = m.rfind("' at line ");
+        if (near != std::string::npos && at_line != std::string::npos && at_line > near + 5)
+            m.replace(near + 6, at_line - near - 6, "?");
+        std::string out;
+        out.reserve(m.size());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            char q = m[i];
+            // An apostrophe inside a word ("Can't") does not open a quote.
+            bool opens = (q == '\'' || q == '"' || q == '`') &&
+                         (i == 0 || !std::isalnum(static_cast<unsigned char>(m[i - 1])));
+            if (!opens) {
+                out += q;
+                continue;
+            }
+            // Skip to the closing quote; a doubled quote ('') inside is part of the value.
+            std::size_t j = i + 1;
+            for (; j < m.size(); ++j) {
+                if (m[j] != q) continue;
+                if (j + 1 < m.size() && m[j + 1] == q) {
+                    ++j;
+                    continue;
+                }
+                break;
+            }
+            out += q;
+            out += '?';
+            out += q;
+            i = j;  // past the closing quote (or the end)
+        }
         return out;
     }
 

@@ -264,7 +264,7 @@ TEST_CASE("C API: KILL CONNECTION during a query is 2013 in read_result: broken,
     const auto id = mysql_thread_id(m.get());
     std::optional<phase> failed;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         failed = run_phased(m.get(), "SELECT SLEEP(5)");
     }
     REQUIRE(failed == phase::read_result);
@@ -338,7 +338,7 @@ TEST_CASE("C API: KILL QUERY is 1317 while fetching: usable, interrupted, not re
     const auto id = mysql_thread_id(m.get());
     std::optional<phase> failed;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id, true); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id, true); });
         failed = run_phased(m.get(), "SELECT SLEEP(5)");
     }
     REQUIRE(failed == phase::fetch);
@@ -359,7 +359,7 @@ TEST_CASE("C API: a prepared statement killed by KILL QUERY reports 1317 through
     REQUIRE(mysql_stmt_prepare(stmt, sql.data(), static_cast<unsigned long>(sql.size())) == 0);
     std::optional<phase> failed;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id, true); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id, true); });
         if (mysql_stmt_execute(stmt) != 0) failed = phase::read_result;
         else if (mysql_stmt_store_result(stmt) != 0) failed = phase::fetch;
     }

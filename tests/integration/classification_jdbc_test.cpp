@@ -281,7 +281,7 @@ TEST_CASE("Connector/C++: KILL CONNECTION during a query is 2013: broken, outcom
     const auto id = connection_id(*c);
     std::optional<report_type> r;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         r = run_phased(*c, "SELECT SLEEP(5)", no_transaction);
     }
     check_report(r, {2013, "HY000", phase::read_result, connection_state::broken, outcome::unknown,
@@ -327,7 +327,7 @@ TEST_CASE("Connector/C++: KILL QUERY is 1317 while fetching: usable, interrupted
     const auto id = connection_id(*c);
     std::optional<report_type> r;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id, true); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id, true); });
         r = run_phased(*c, "SELECT SLEEP(5)", no_transaction);
     }
     check_report(r, {1317, "70100", phase::fetch, connection_state::usable, outcome::interrupted, remedy::do_not_retry});

@@ -61,7 +61,7 @@ TEST_CASE("capi: an idempotent SELECT survives KILL CONNECTION mid-query", "[ret
     auto id = db->connection_id();
     result r;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         r = db->query("SELECT SLEEP(1), 'answer'", lifeline::idempotent);
     }
     CHECK(r.attempts == 2);
@@ -113,7 +113,7 @@ TEST_CASE("capi: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent",
     std::error_code ec;
     diagnostics d;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         db->execute("INSERT INTO ins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, ec, d);
     }
     CHECK(ec == errc::outcome_unknown);
@@ -134,7 +134,7 @@ TEST_CASE("capi: an unknown write is verified, then re-sent exactly once", "[ret
     int checks = 0;
     result r;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         r = db->execute("INSERT INTO ins_verify SELECT 'order-1', 1 FROM (SELECT SLEEP(1)) AS s",
                         verify_with([&](MYSQL* m) {
                             ++checks;
@@ -254,7 +254,7 @@ TEST_CASE("capi: the retry budget stops retrying during a long outage and recove
     auto id = db->connection_id();
     result r;
     {
-        after killer(200ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         r = db->query("SELECT SLEEP(0.6)", lifeline::idempotent);
     }
     CHECK(r.attempts == 2);
@@ -268,7 +268,7 @@ TEST_CASE("capi: run() wraps existing C API code", "[retry][capi]") {
     int calls = 0;
     std::string got;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         got = db->run(
             [&](MYSQL* m) -> std::string {
                 ++calls;

@@ -68,7 +68,7 @@ TEST_CASE("jdbc: an idempotent SELECT survives KILL CONNECTION mid-query", "[ret
     auto id = db->connection_id();
     result r;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         r = db->query("SELECT SLEEP(1), 'answer'", lifeline::idempotent);
     }
     CHECK(r.attempts == 2);
@@ -137,7 +137,7 @@ TEST_CASE("jdbc: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent",
     std::error_code ec;
     diagnostics d;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         db->execute("INSERT INTO jins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, ec, d);
     }
     CHECK(ec == errc::outcome_unknown);
@@ -168,7 +168,7 @@ TEST_CASE("jdbc: run() wraps existing Connector/C++ code", "[retry][jdbc]") {
     int calls = 0;
     int got = 0;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         got = db->run(
             [&](sql::Connection& c) {
                 ++calls;

@@ -27,7 +27,7 @@ TEST_CASE("Connector/C: KILL CONNECTION during a query is 2013", "[smoke][capi]"
     auto started = std::chrono::steady_clock::now();
     int rc = 0;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         rc = mysql_query(m.get(), "SELECT SLEEP(5)");
     }
     CHECK(rc != 0);
@@ -71,7 +71,7 @@ TEST_CASE("Connector/C++: KILL CONNECTION during a query is 2013", "[smoke][jdbc
     }
     int code = 0;
     {
-        after killer(300ms, [&] { admin_kill(srv.where(), id); });
+        after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
         try {
             std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT SLEEP(5)"));
         } catch (const sql::SQLException& e) {
