@@ -4,6 +4,7 @@
 // done twice — once on a raw MYSQL*, once through lifeline::connection — and the demo prints what
 // the application saw, then counts rows in the table to show what really happened.
 #include <lifeline/driver/capi.hpp>
+#include <lifeline/testing/fault_proxy.hpp>
 
 #include "example_env.hpp"
 
@@ -163,6 +164,100 @@ int main() {
         if (n > 1) ++ll.duplicates;
         if (n == 0 && !ec) ++ll.lost;
         std::printf("    rows for order-7: %lld (verified first, then sent again only if absent)\n", n);
+    }
+
+    // 5. A service loop through a faulty network: order transactions while the demo cuts COMMITs
+    //    (before and after the server committed), resets connections and kills sessions.
+    std::printf("5. a service loop: 30 order transactions each way through a fault-injecting proxy\n");
+    {
+        admin("CREATE TABLE IF NOT EXISTS lifeline_test.demo_ledger (ref VARCHAR(20), who VARCHAR(10))");
+        auto o = example_options();
+        lifeline::testing::fault_proxy proxy(o.host, o.port);
+        using lifeline::testing::commit_cut;
+        auto fault_for = [&](int i) -> const char* {
+            switch (i % 6) {
+            case 1: proxy.cut_on_commit(commit_cut::after_forward); return "COMMIT cut after the server committed";
+            case 3: proxy.cut_on_commit(commit_cut::before_forward); return "COMMIT cut before it reached the server";
+            case 5: proxy.pass(); return "connection reset mid-transaction";  // cut_all() inside the transaction
+            default: proxy.pass(); return nullptr;
+            }
+        };
+        // The raw service: what many services do: on an error, run the transaction again (3 tries).
+        for (int i = 0; i < 30; ++i) {
+            std::string ref = "raw-" + std::to_string(i);
+            const char* fault = nullptr;
+            bool done = false;
+            for (int attempt = 0; attempt < 3 && !done; ++attempt) {
+                MYSQL* m = mysql_init(nullptr);
+                if (!mysql_real_connect(m, o.host.c_str(), o.user.c_str(), o.password.c_str(), o.database.c_str(),
+                                        proxy.port(), nullptr, 0)) {
+                    mysql_close(m);
+                    continue;
+                }
+                if (attempt == 0) fault = fault_for(i);
+                else proxy.pass();
+                done = mysql_query(m, "BEGIN") == 0 &&
+                       mysql_query(m, ("INSERT INTO demo_ledger VALUES ('" + ref + "', 'raw')").c_str()) == 0 &&
+                       (fault && std::string(fault).find("reset") != std::string::npos
+                            ? (proxy.cut_all(lifeline::testing::cut_kind::rst), mysql_query(m, "SELECT 1") == 0)
+                            : true) &&
+                       mysql_query(m, "COMMIT") == 0;
+                if (!done) ++raw.errors;
+                mysql_close(m);
+            }
+            proxy.pass();
+        }
+        // The same service on lifeline: one call per order; replayable, COMMIT resolution on.
+        lifeline::connect_options lo = o;
+        lo.port = proxy.port();
+        lifeline::connection<lifeline::capi> svc{lo};
+        int resolved = 0, replayed = 0;
+        for (int i = 0; i < 30; ++i) {
+            std::string ref = "ll-" + std::to_string(i);
+            const char* fault = nullptr;
+            int runs = 0;
+            std::error_code ec;
+            lifeline::diagnostics d;
+            auto tr = svc.transaction([&](auto& tx) {
+                ++runs;
+                tx.execute("INSERT INTO demo_ledger VALUES ('" + ref + "', 'lifeline')");
+                if (runs == 1) {
+                    fault = fault_for(i);
+                    if (fault && std::string(fault).find("reset") != std::string::npos) {
+                        proxy.cut_all(lifeline::testing::cut_kind::rst);
+                        tx.execute("SELECT 1");
+                    }
+                } else {
+                    proxy.pass();
+                }
+            }, lifeline::replayable_resolved, ec, d);
+            proxy.pass();
+            if (ec) ++ll.errors;
+            if (tr.commit_resolved) ++resolved;
+            if (tr.attempts > 1) ++replayed;
+            if (fault) std::printf("    order %-2d %-42s -> lifeline: %s (ran %d time(s))\n", i, fault,
+                                   ec ? ec.message().c_str() : (tr.commit_resolved ? "resolved, committed once" : "committed once"),
+                                   runs);
+        }
+        MYSQL* m = raw_connect();
+        auto scalar = [&](const std::string& q) {
+            mysql_query(m, q.c_str());
+            MYSQL_RES* r = mysql_store_result(m);
+            MYSQL_ROW row = r ? mysql_fetch_row(r) : nullptr;
+            long long v = row && row[0] ? std::stoll(row[0]) : 0;
+            if (r) mysql_free_result(r);
+            return v;
+        };
+        raw.duplicates += static_cast<int>(scalar("SELECT COUNT(*) - COUNT(DISTINCT ref) FROM demo_ledger WHERE who = 'raw'"));
+        raw.lost += 30 - static_cast<int>(scalar("SELECT COUNT(DISTINCT ref) FROM demo_ledger WHERE who = 'raw'"));
+        ll.duplicates += static_cast<int>(scalar("SELECT COUNT(*) - COUNT(DISTINCT ref) FROM demo_ledger WHERE who = 'lifeline'"));
+        ll.lost += 30 - static_cast<int>(scalar("SELECT COUNT(DISTINCT ref) FROM demo_ledger WHERE who = 'lifeline'"));
+        mysql_close(m);
+        auto ps = proxy.stats();
+        std::printf("    proxy: %llu COMMITs cut, %llu connections cut; lifeline resolved %d lost COMMIT(s), "
+                    "replayed %d transaction(s)\n",
+                    static_cast<unsigned long long>(ps.commits_cut), static_cast<unsigned long long>(ps.cuts), resolved,
+                    replayed);
     }
 
     std::printf("\n%-28s %10s %10s\n", "", "raw C API", "lifeline");

@@ -423,9 +423,31 @@ public:
         connect(ec, diag);
         if (ec) throw error(ec, std::move(diag));
     }
-    void connect(std::error_code& ec, diagnostics& diag) noexcept {
-        run([](native_handle) {}, lifeline::idempotent, ec, diag);
+    void connect(std::error_code& ec, diagnostics& diag) noexcept { ready(std::chrono::milliseconds(0), ec, diag); }
+    // The before-use check alone, under its own deadline (0: the policy's): socket poll, ping
+    // after the idle window, recycle or reconnect with the session restored. Sends no statement.
+    bool ready(std::chrono::milliseconds deadline, std::error_code& ec, diagnostics& diag) noexcept {
+        ec.clear();
+        diag = diagnostics{};
+        try {
+            const auto until = clock_.now() + (deadline.count() > 0 ? deadline : policy_.retry.deadline);
+            backoff_.reset();
+            for (unsigned n = 1;; ++n) {
+                if (ensure_ready(until, ec, diag)) {
+                    ec.clear();
+                    diag = diagnostics{};
+                    return true;
+                }
+                if (!should_retry_connect(n, until, ec, diag)) return false;
+            }
+        } catch (const std::exception& e) {
+            fail_internal(ec, diag, e.what());
+            return false;
+        }
     }
+    // A transaction is open on the current session (C API: the server's status flag).
+    bool in_transaction() const noexcept { return traits::is_open(session_) && traits::in_transaction(session_); }
+    const health_tracker& health() const noexcept { return health_; }
     bool is_open() const noexcept { return traits::is_open(session_); }
     // The raw handle, outside any resilience (nullptr/invalid when not connected).
     native_handle native() noexcept { return traits::native(session_); }
@@ -448,8 +470,11 @@ private:
         result r;
         diagnostics d;
         bool ok, fired;
+        // COMMIT may use only half of the time left: if its answer never comes, the other half
+        // is for fencing the session and looking the token up, within the same deadline.
+        auto until = tx_committing_ ? clock_.now() + (tx_until_ - clock_.now()) / 2 : tx_until_;
         {
-            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(tx_until_), true);
+            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until), true);
             ok = traits::execute(session_, sql, &r, d);
             fired = guard.release();
         }

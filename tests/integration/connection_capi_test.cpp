@@ -371,3 +371,20 @@ TEST_CASE("capi: prepared statements are re-prepared after a reconnect", "[retry
     CHECK(nul.rows[0][1] == std::nullopt);
     CHECK(count_rows(srv, "prep") == "3");
 }
+
+TEST_CASE("capi: run() and connect() do not inherit an earlier statement's error", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    std::error_code ec;
+    diagnostics d;
+    db->query("SELECT * FROM no_such_table", lifeline::idempotent, ec, d);
+    REQUIRE(ec == make_driver_error_code(1146));  // mysql_errno() now holds 1146
+    auto id = db->connection_id();
+    db->connect(ec, d);
+    CHECK_FALSE(ec);
+    int calls = 0;
+    db->run([&](MYSQL*) { ++calls; }, {}, ec, d);  // sends nothing
+    CHECK_FALSE(ec);
+    CHECK(calls == 1);
+    CHECK(db->connection_id() == id);
+}

@@ -65,13 +65,13 @@ inline void admin_kill(const endpoint& e, unsigned long id, bool query_only = fa
     capi_exec(admin.get(), std::string(query_only ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(id));
 }
 
-// KILL once session `id` is really executing a statement (COMMAND = 'Query' in the processlist),
+// KILL once session `id` is really executing a statement (COMMAND 'Query' or 'Execute' in the processlist),
 // so a test's fault lands mid-statement however loaded the machine is. Gives up after `timeout`.
 inline void admin_kill_when_busy(const endpoint& e, unsigned long id, bool query_only = false,
                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
     auto admin = capi_connect(e, capi_options{true});
     const std::string probe = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(id) +
-                              " AND COMMAND = 'Query' AND TIME_MS > 50";
+                              " AND COMMAND IN ('Query', 'Execute') AND TIME_MS > 50";
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until && capi_scalar(admin.get(), probe) != "1")
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

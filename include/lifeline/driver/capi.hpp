@@ -250,6 +250,12 @@ struct driver_traits<capi> {
     // an error itself and went on successfully leaves it at 0.
     template <class F, class Out>
     static bool invoke(session_type& s, F& f, Out& out, diagnostics& d) {
+        // mysql_errno() keeps the last command's error until the next command: clear it, or user
+        // code that sends nothing would inherit an earlier statement's failure.
+        MYSQL* m = s.get();
+        m->net.last_errno = 0;
+        m->net.last_error[0] = '\0';
+        std::memcpy(m->net.sqlstate, "00000", 6);
         detail::call_into(f, s.get(), out);
         if (mysql_errno(s.get()) == 0) return true;
         detail::capi_fill(s.get(), phase::read_result, d);

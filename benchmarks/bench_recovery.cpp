@@ -1,0 +1,82 @@
+// (d) recovery: from the server accepting connections again after a restart to the first
+// successful query through lifeline.
+//
+// A caller thread runs `SELECT 1` through one lifeline::connection<capi> (default policy, default
+// 30 s call deadline) in a loop, sleeping 1 ms after a failed call. The main thread stops the
+// server (harness stop(): SIGTERM), keeps it down for 2 s, then start_again(); "accepting" is the
+// moment start_again() returns (the harness has just logged in through the socket; it polls every
+// 25 ms, so the server may have accepted a little earlier). Recovery = first success - that moment.
+//
+// What bounds it with the default policy: during a 2 s outage the circuit breaker opens
+// (failure_threshold 5) and lets one probe through every open_for = 1000 ms; in-call connect
+// retries back off by 50/100/200 ms steps (full jitter) within max_attempts 4. The step in force
+// when the server comes back is therefore the breaker's open_for, 1000 ms: the target is
+// 1000 + 50 ms.
+#include "bench_common.hpp"
+
+#include <atomic>
+#include <thread>
+
+using namespace lifeline;
+using namespace lifeline::bench;
+
+int main() {
+    return guarded("bench_recovery", [] {
+        auto srv = test::server::attach();
+        const auto e = srv.where();
+        connection<capi> db{lifeline_options(e)};
+        db.connect();
+        const double step_ms =
+            std::chrono::duration<double, std::milli>(db.policy().breaker.open_for).count();
+
+        constexpr int trials = 3;
+        std::vector<double> recovery_ms;
+        for (int t = 0; t < trials; ++t) {
+            const auto reconnects0 = db.stats().reconnects;  // the caller thread is not running yet
+            std::atomic<bool> down{false};
+            std::atomic<long long> first_ok_ns{0};
+            std::atomic<unsigned long long> failed_calls{0};
+            std::thread caller([&] {
+                // Healthy until the server goes down, then loop until a query succeeds again.
+                bool saw_failure = false;
+                for (;;) {
+                    std::error_code ec;
+                    diagnostics diag;
+                    db.query("SELECT 1", idempotent, ec, diag);
+                    if (!ec) {
+                        if (saw_failure) {
+                            first_ok_ns = steady::now().time_since_epoch().count();
+                            return;
+                        }
+                        if (down) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                        continue;
+                    }
+                    saw_failure = true;
+                    ++failed_calls;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
+            });
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            down = true;
+            srv.stop();
+            std::this_thread::sleep_for(std::chrono::seconds(2));
+            srv.start_again();
+            const auto ready = steady::now();
+            caller.join();
+            const double ms = std::chrono::duration<double, std::milli>(
+                                  steady::time_point(steady::duration(first_ok_ns.load())) - ready)
+                                  .count();
+            recovery_ms.push_back(ms);
+            info("recovery trial " + std::to_string(t + 1) + ": first success " + std::to_string(ms) +
+                 " ms after start_again() returned; failed calls during the outage " +
+                 std::to_string(failed_calls.load()) + ", connect attempts " +
+                 std::to_string(db.stats().reconnects - reconnects0));
+        }
+        info("recovery: compared to circuit_breaker_policy.open_for = " + std::to_string(step_ms) +
+             " ms (the default policy's step in force after an outage longer than a few backoff steps)");
+        figure("recovery_after_restart_median", median(recovery_ms), "ms", "<=", step_ms + 50);
+        figure("recovery_after_restart_max", *std::max_element(recovery_ms.begin(), recovery_ms.end()), "ms", "<=",
+               step_ms + 50);
+        return 0;
+    });
+}

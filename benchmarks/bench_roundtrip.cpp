@@ -1,0 +1,108 @@
+// (a) `SELECT 1` round trip on one thread: raw MYSQL* vs lifeline::connection<capi> vs
+// lifeline::pool<capi> borrow + query + return (a pool of one connection).
+//
+// Raw, lifeline and pool batches alternate (raw, lifeline, pool, pool, lifeline, raw, ...) on hot
+// connections to the same server, so drift (CPU frequency, server caches, noisy neighbours) hits
+// every side alike. Each batch gives µs/query. Two figures per side, both held to the target:
+// median(side's batches) / median(raw batches), and the median over batch triples of
+// (side's batch / raw batch of the same triple). They differ when a side's batch times are bimodal
+// (see benchmarks/README.md).
+#include "bench_common.hpp"
+
+#include <cstring>
+
+#if __has_include(<lifeline/pool.hpp>)
+#include <lifeline/pool.hpp>
+#define LIFELINE_BENCH_HAVE_POOL 1
+#endif
+
+using namespace lifeline;
+using namespace lifeline::bench;
+
+int main() {
+    return guarded("bench_roundtrip", [] {
+        auto srv = test::server::attach();
+        const auto& e = srv.where();
+        constexpr int warmup = 2000, batches = 300, per_batch = 200;
+        const char* sql = "SELECT 1";
+        const std::size_t len = std::strlen(sql);
+
+        auto raw = test::capi_connect(e);
+        connection<capi> db{lifeline_options(e)};
+        db.connect();
+
+        std::string sink;
+        auto raw_batch = [&](int n) {
+            auto t0 = steady::now();
+            for (int i = 0; i < n; ++i)
+                if (!raw_select(raw.get(), sql, len, sink)) throw test::server_error(mysql_error(raw.get()));
+            return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / n;
+        };
+        auto ll_batch = [&](int n) {
+            auto t0 = steady::now();
+            for (int i = 0; i < n; ++i) {
+                auto r = db.query(sql, idempotent);
+                sink = *r.scalar();
+            }
+            return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / n;
+        };
+#ifdef LIFELINE_BENCH_HAVE_POOL
+        pool_options po;
+        po.min_size = 1;
+        po.max_size = 1;
+        pool<capi> pl{lifeline_options(e), po};
+        auto pool_batch = [&](int n) {
+            auto t0 = steady::now();
+            for (int i = 0; i < n; ++i) {
+                auto c = pl.borrow();
+                auto r = c->query(sql, idempotent);
+                sink = *r.scalar();
+            }
+            return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / n;
+        };
+#else
+        auto pool_batch = [](int) { return 0.0; };
+#endif
+        raw_batch(warmup);
+        ll_batch(warmup);
+        pool_batch(warmup);
+
+        std::vector<double> raw_ns, ll_ns, pool_ns, ratios, pool_ratios;
+        for (int b = 0; b < batches; ++b) {
+            double r, l, p;
+            if (b % 2 == 0) {
+                r = raw_batch(per_batch);
+                l = ll_batch(per_batch);
+                p = pool_batch(per_batch);
+            } else {
+                p = pool_batch(per_batch);
+                l = ll_batch(per_batch);
+                r = raw_batch(per_batch);
+            }
+            raw_ns.push_back(r);
+            ll_ns.push_back(l);
+            pool_ns.push_back(p);
+            ratios.push_back(l / r);
+            pool_ratios.push_back(p / r);
+        }
+        const double rm = median(raw_ns), lm = median(ll_ns);
+        info("roundtrip: " + std::to_string(batches) + " interleaved batch pairs x " + std::to_string(per_batch) +
+             " queries; median raw " + std::to_string(rm / 1000) + " us, lifeline " + std::to_string(lm / 1000) +
+             " us, lifeline/raw of medians " + std::to_string(lm / rm));
+        info("lifeline stats: pings " + std::to_string(db.stats().pings) + ", reconnects " +
+             std::to_string(db.stats().reconnects) + ", retries " + std::to_string(db.stats().retries));
+        figure("roundtrip_select1_lifeline_over_raw_ratio_of_medians", lm / rm, "ratio", "<=", 1.03);
+        figure("roundtrip_select1_lifeline_over_raw_median_of_paired_ratios", median(ratios), "ratio", "<=", 1.03);
+#ifdef LIFELINE_BENCH_HAVE_POOL
+        const double pm = median(pool_ns);
+        info("roundtrip: median pool borrow+query+return " + std::to_string(pm / 1000) + " us, pool/raw of medians " +
+             std::to_string(pm / rm));
+        figure("roundtrip_select1_pool_borrow_query_return_over_raw_ratio_of_medians", pm / rm, "ratio", "<=", 1.03);
+        figure("roundtrip_select1_pool_borrow_query_return_over_raw_median_of_paired_ratios", median(pool_ratios),
+               "ratio", "<=", 1.03);
+#else
+        not_measured("roundtrip_select1_pool_borrow_query_return_over_raw", "include/lifeline/pool.hpp does not exist");
+#endif
+        return 0;
+    });
+}

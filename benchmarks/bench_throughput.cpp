@@ -1,0 +1,145 @@
+// (b) throughput with 1, 4, 16 and 64 threads running `SELECT 1` back to back for a fixed time:
+//   raw:  a raw MYSQL* per thread (the reference);
+//   pool: one lifeline::pool<capi> (min_size = max_size = threads) shared by all threads, each
+//         query a borrow + query + return;
+//   connection_per_thread: a lifeline::connection<capi> per thread.
+// All clients are connected first; then 8 cycles of 200 ms windows raw, connection, pool, pool,
+// connection, raw run per thread count (interleaved to cancel drift). Each figure is the median
+// over cycles of (queries/s of the side) / (raw queries/s in the same cycle).
+#include "bench_common.hpp"
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#if __has_include(<lifeline/pool.hpp>)
+#include <lifeline/pool.hpp>
+#define LIFELINE_BENCH_HAVE_POOL 1
+#endif
+
+using namespace lifeline;
+using namespace lifeline::bench;
+
+namespace {
+
+constexpr auto window = std::chrono::milliseconds(200);
+constexpr int cycles = 8;
+
+// Runs the (already connected) clients together for one window; returns queries per second.
+template <class Client>
+double run_window(std::vector<std::unique_ptr<Client>>& clients) {
+    const std::size_t n = clients.size();
+    std::atomic<bool> go{false}, stop{false};
+    std::vector<unsigned long long> counts(n, 0);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n; ++i)
+        threads.emplace_back([&, i] {
+            while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+            unsigned long long c = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+                clients[i]->select1();
+                ++c;
+            }
+            counts[i] = c;
+        });
+    auto t0 = steady::now();
+    go.store(true, std::memory_order_release);
+    std::this_thread::sleep_for(window);
+    stop.store(true);
+    for (auto& t : threads) t.join();
+    double secs = std::chrono::duration<double>(steady::now() - t0).count();
+    unsigned long long total = 0;
+    for (auto c : counts) total += c;
+    return static_cast<double>(total) / secs;
+}
+
+struct raw_client {
+    test::mysql_handle m;
+    std::string sink;
+    void select1() {
+        if (!raw_select(m.get(), "SELECT 1", 8, sink)) throw test::server_error(mysql_error(m.get()));
+    }
+};
+
+struct lifeline_client {
+    explicit lifeline_client(const connect_options& o) : db(o) { db.connect(); }
+    connection<capi> db;
+    std::string sink;
+    void select1() { sink = *db.query("SELECT 1", idempotent).scalar(); }
+};
+
+#ifdef LIFELINE_BENCH_HAVE_POOL
+struct pool_client {
+    pool<capi>* p;
+    std::string sink;
+    void select1() {
+        auto c = p->borrow();
+        sink = *c->query("SELECT 1", idempotent).scalar();
+    }
+};
+#endif
+
+}  // namespace
+
+int main() {
+    return guarded("bench_throughput", [] {
+        auto srv = test::server::attach();
+        const auto e = srv.where();
+        const auto opts = lifeline_options(e);
+        auto make_raw = [&] { return std::make_unique<raw_client>(raw_client{test::capi_connect(e), {}}); };
+        auto make_ll = [&] { return std::make_unique<lifeline_client>(opts); };
+        for (unsigned n : {1u, 4u, 16u, 64u}) {
+            std::vector<std::unique_ptr<raw_client>> raws;
+            std::vector<std::unique_ptr<lifeline_client>> lls;
+            for (unsigned i = 0; i < n; ++i) {
+                raws.push_back(make_raw());
+                lls.push_back(make_ll());
+            }
+#ifdef LIFELINE_BENCH_HAVE_POOL
+            pool_options po;
+            po.min_size = n;
+            po.max_size = n;
+            pool<capi> shared{opts, po};
+            {  // open all n connections before timing
+                std::vector<pool<capi>::pooled> held;
+                for (unsigned i = 0; i < n; ++i) held.push_back(shared.borrow());
+            }
+            std::vector<std::unique_ptr<pool_client>> pools;
+            for (unsigned i = 0; i < n; ++i) pools.push_back(std::make_unique<pool_client>(pool_client{&shared, {}}));
+#endif
+            run_window(raws);  // warm-up
+            run_window(lls);
+            std::vector<double> ll_ratio, pool_ratio;
+            double raw_sum = 0, ll_sum = 0, pool_sum = 0;
+            for (int c = 0; c < cycles; ++c) {
+                double raw = 0, ll = 0, pl = 0;
+                raw += run_window(raws);
+                ll += run_window(lls);
+#ifdef LIFELINE_BENCH_HAVE_POOL
+                pl += run_window(pools);
+                pl += run_window(pools);
+#endif
+                ll += run_window(lls);
+                raw += run_window(raws);
+                ll_ratio.push_back(ll / raw);
+                pool_ratio.push_back(pl / raw);
+                raw_sum += raw / 2;
+                ll_sum += ll / 2;
+                pool_sum += pl / 2;
+            }
+            info("throughput " + std::to_string(n) + " threads, mean of " + std::to_string(cycles) + " cycles: raw " +
+                 std::to_string(raw_sum / cycles) + " q/s, lifeline connection per thread " +
+                 std::to_string(ll_sum / cycles) + " q/s, pool " + std::to_string(pool_sum / cycles) + " q/s");
+#ifdef LIFELINE_BENCH_HAVE_POOL
+            figure("throughput_" + std::to_string(n) + "t_pool_over_raw_median", median(pool_ratio), "ratio", ">=",
+                   0.95);
+#else
+            not_measured("throughput_" + std::to_string(n) + "t_pool_over_raw", "include/lifeline/pool.hpp does not exist");
+#endif
+            figure("throughput_" + std::to_string(n) + "t_lifeline_connection_per_thread_over_raw_median",
+                   median(ll_ratio), "ratio", ">=", 0.95);
+        }
+        return 0;
+    });
+}

@@ -1,0 +1,661 @@
+// lifeline — a thread-safe pool of resilient connections.
+//
+//   lifeline::pool<lifeline::capi> db{options, {/*min_size*/ 2, /*max_size*/ 16}};
+//   {
+//       auto c = LIFELINE_BORROW(db, 2s);          // or db.borrow(2s, "orders.cpp:42")
+//       c->query("SELECT 1", lifeline::idempotent);
+//   }                                              // back in the pool
+//
+// Borrowing validates the connection exactly as the connection itself does before each use
+// (zero-round-trip socket poll, COM_PING only after the idle window, recycle before wait_timeout
+// and after the jittered max lifetime, reconnect + session restore): a connection that lifeline's
+// health tracker would reject is reconnected, never handed out dead.
+//
+// Outages: opening connections is single-flight. New connections are opened one at a time, and
+// once a connect has failed (the pool is "in outage") every borrow that might connect, including
+// the validation of an idle connection, waits for the one connect in flight instead of adding its
+// own; between failed connects the pool backs off with jitter. So N threads hitting a dead server
+// cause one connect attempt at a time, not N. After an outage the background refill to min_size
+// is spread out by a random delay per connection (refill_jitter), so a recovering server does not
+// meet a burst of connects.
+//
+// Time here is the real steady clock (borrowers block on a condition variable); the connections
+// keep using the Policy's clock. The pool must outlive every handle it gave out.
+#ifndef LIFELINE_POOL_HPP
+#define LIFELINE_POOL_HPP
+
+#include <lifeline/connection.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#define LIFELINE_POOL_STR2(x) #x
+#define LIFELINE_POOL_STR(x) LIFELINE_POOL_STR2(x)
+// "file.cpp:42" of the call site, for leak reports.
+#define LIFELINE_POOL_HERE __FILE__ ":" LIFELINE_POOL_STR(__LINE__)
+// Borrows recording the call site: LIFELINE_BORROW(pool, 2s).
+#define LIFELINE_BORROW(pool, timeout) (pool).borrow((timeout), LIFELINE_POOL_HERE)
+
+namespace lifeline {
+
+// A handle held longer than pool_options::leak_threshold.
+struct leak_report {
+    const char* where = nullptr;           // the borrow's tag (nullptr: none given)
+    std::chrono::milliseconds held_for{0};
+    std::uint64_t borrow_id = 0;           // 1-based sequence number of the borrow
+};
+
+struct pool_options {
+    std::size_t min_size = 0;  // connections kept open, refilled in the background
+    std::size_t max_size = 8;  // connections at most (in use + idle + being opened)
+    // Default wait for borrow(); also bounds the validation (and reconnect) of what it hands out.
+    std::chrono::milliseconds borrow_timeout{5000};
+    // Idle connections above min_size are closed after this long unused; 0 disables.
+    std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};
+    // A handle held longer is reported once (on_leak, leaks()); 0 disables.
+    std::chrono::milliseconds leak_threshold{0};
+    // After an outage each background refill waits uniform[0, refill_jitter] before connecting.
+    std::chrono::milliseconds refill_jitter{1000};
+    // How often the background thread evicts, reports leaks and refills; 0: no thread (call
+    // maintain() yourself).
+    std::chrono::milliseconds housekeeping_interval{1000};
+    // Called (on the housekeeping thread, no lock held) for each new leak.
+    std::function<void(const leak_report&)> on_leak;
+    // Given to every connection; called from many threads at once, so it must be thread-safe.
+    std::shared_ptr<lifeline::observer> connection_observer;
+    // Shared by the pool's connections; null: the process-wide budget / per-endpoint breaker.
+    std::shared_ptr<lifeline::retry_budget> budget;
+    std::shared_ptr<lifeline::circuit_breaker> breaker;
+
+    // Empty if usable; else each problem, naming the field and the fix ("...; " separated).
+    std::string validate() const {
+        std::string why;
+        if (max_size == 0) why += "pool_options.max_size must be >= 1 (e.g. 8); ";
+        if (min_size > max_size) why += "pool_options.min_size must be <= pool_options.max_size; ";
+        if (borrow_timeout.count() <= 0) why += "pool_options.borrow_timeout must be > 0 (e.g. 5s); ";
+        if (idle_timeout.count() < 0) why += "pool_options.idle_timeout must be >= 0 (e.g. 10min; 0 disables); ";
+        if (leak_threshold.count() < 0) why += "pool_options.leak_threshold must be >= 0 (e.g. 60s; 0 disables); ";
+        if (refill_jitter.count() < 0) why += "pool_options.refill_jitter must be >= 0 (e.g. 1s); ";
+        if (housekeeping_interval.count() < 0)
+            why += "pool_options.housekeeping_interval must be >= 0 (e.g. 1s; 0: call maintain() yourself); ";
+        return why;
+    }
+};
+
+struct pool_stats {
+    std::size_t in_use = 0;      // handed out, or being validated for a borrower
+    std::size_t idle = 0;        // open and free
+    std::size_t waiting = 0;     // threads inside borrow() without a connection yet
+    std::size_t connecting = 0;  // single-flight connects in progress (borrowers in outage, refill)
+    std::size_t max_size = 0;
+    std::uint64_t created = 0;           // connections opened by the pool (new slots)
+    std::uint64_t closed = 0;            // connections closed by the pool (eviction, failure, discard)
+    std::uint64_t broken = 0;            // found dead on validation (socket closed, ping failed) or returned closed
+    std::uint64_t retries = 0;           // the connections' retries (statements and connects)
+    std::uint64_t connect_failures = 0;  // validations/connects that could not produce a connection
+    std::uint64_t borrows = 0;
+    std::uint64_t exhausted = 0;         // borrows that failed with pool_exhausted
+    std::uint64_t leaks = 0;
+};
+
+template <class Driver, class Policy = default_policy>
+class pool {
+public:
+    using connection_type = connection<Driver, Policy>;
+    using session_spec = typename connection_type::session_spec;
+    using clock_type = typename connection_type::clock_type;
+    using native_handle = typename connection_type::native_handle;
+    using time_point = std::chrono::steady_clock::time_point;
+
+private:
+    struct slot {
+        std::unique_ptr<connection_type> conn;
+        time_point idle_since{}, borrowed_at{};
+        const char* where = nullptr;
+        std::uint64_t borrow_id = 0;
+        std::uint64_t retries_seen = 0;  // conn->stats().retries already added to the pool's count
+        bool in_use = false;             // reserved by a borrower (validating or handed out)
+        bool handed_out = false;         // the borrower holds it: leak clock running
+        bool leak_reported = false;
+    };
+
+public:
+    // RAII handle: the connection goes back to the pool when it is destroyed or reset().
+    class pooled {
+    public:
+        pooled() noexcept = default;
+        pooled(pooled&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(std::exchange(o.slot_, nullptr)) {}
+        pooled& operator=(pooled&& o) noexcept {
+            if (this != &o) {
+                reset();
+                pool_ = std::exchange(o.pool_, nullptr);
+                slot_ = std::exchange(o.slot_, nullptr);
+            }
+            return *this;
+        }
+        pooled(const pooled&) = delete;
+        pooled& operator=(const pooled&) = delete;
+        ~pooled() { reset(); }
+
+        connection_type* operator->() const noexcept { return slot_->conn.get(); }
+        connection_type& operator*() const noexcept { return *slot_->conn; }
+        connection_type* get() const noexcept { return slot_ ? slot_->conn.get() : nullptr; }
+        explicit operator bool() const noexcept { return slot_ != nullptr; }
+        const char* where() const noexcept { return slot_ ? slot_->where : nullptr; }
+
+        // Returns the connection now.
+        void reset() noexcept {
+            if (slot_) pool_->give_back(*slot_, false);
+            pool_ = nullptr;
+            slot_ = nullptr;
+        }
+        // Closes the connection instead of reusing it (e.g. after abandoning an open transaction:
+        // the next borrower must not inherit it).
+        void discard() noexcept {
+            if (slot_) pool_->give_back(*slot_, true);
+            pool_ = nullptr;
+            slot_ = nullptr;
+        }
+
+    private:
+        friend class pool;
+        pooled(pool* p, slot* s) noexcept : pool_(p), slot_(s) {}
+        pool* pool_ = nullptr;
+        slot* slot_ = nullptr;
+    };
+
+    // Validates everything up front; throws lifeline::error (errc::invalid_option) naming the
+    // field. Opens nothing itself: borrows and the background refill (min_size) do.
+    explicit pool(connect_options options, pool_options po = {}, Policy policy = {}, session_spec session = {},
+                  clock_type clock = {})
+        : options_(std::move(options)),
+          popts_(std::move(po)),
+          policy_(std::move(policy)),
+          spec_(std::move(session)),
+          clock_(std::move(clock)),
+          backoff_(policy_.backoff, detail::seed_from_address(this)),
+          rng_(detail::seed_from_address(this) ^ 0x5851f42d4c957f2dull),
+          observer_(std::make_shared<slot_observer>(this)) {
+        std::string why = popts_.validate();
+        if (auto c = validate(options_); !c.empty()) why += c + "; ";
+        why += policy_.validate();
+        if (!why.empty()) {
+            diagnostics d;
+            d.server_message = why;
+            throw error(make_error_code(errc::invalid_option), std::move(d));
+        }
+        slots_.reserve(popts_.max_size);
+        idle_.reserve(popts_.max_size);
+        if (popts_.housekeeping_interval.count() > 0) housekeeper_ = std::thread([this] { housekeep(); });
+    }
+
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+
+    // Precondition: every handle has been returned and no thread is inside borrow().
+    ~pool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            closing_ = true;
+        }
+        cv_.notify_all();
+        house_cv_.notify_all();
+        if (housekeeper_.joinable()) housekeeper_.join();
+    }
+
+    // --- borrowing ---------------------------------------------------------------------------
+    // `where` tags the borrow in leak reports; it must outlive the borrow (a literal; see
+    // LIFELINE_BORROW). Throws lifeline::error (errc::pool_exhausted, ...) on failure.
+    pooled borrow(const char* where = nullptr) { return borrow(popts_.borrow_timeout, where); }
+    pooled borrow(std::chrono::milliseconds timeout, const char* where = nullptr) {
+        std::error_code ec;
+        diagnostics diag;
+        pooled p = borrow(timeout, ec, diag, where);
+        if (ec) throw error(ec, std::move(diag));
+        return p;
+    }
+    // Non-throwing: an empty handle and ec set (errc::pool_exhausted: diag names the pool's state
+    // and the last connect error).
+    pooled borrow(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag,
+                  const char* where = nullptr) noexcept {
+        ec.clear();
+        diag = diagnostics{};
+        try {
+            return borrow_impl(timeout, ec, diag, where);
+        } catch (const std::exception& e) {
+            ec = make_error_code(errc::internal_error);
+            diag = diagnostics{};
+            diag.server_message = e.what();
+            return {};
+        }
+    }
+
+    // --- housekeeping ------------------------------------------------------------------------
+    // Idle eviction above min_size, leak reports, one step of the refill to min_size. The
+    // background thread calls it; tests call it with a later `now` instead of sleeping.
+    void maintain() { maintain(std::chrono::steady_clock::now()); }
+    void maintain(time_point now) {
+        std::vector<std::unique_ptr<connection_type>> doomed;
+        std::vector<leak_report> leaks;
+        slot* refill = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (closing_) return;
+            evict_idle(now, doomed);
+            if (popts_.leak_threshold.count() > 0) {
+                for (auto& s : slots_) {
+                    if (!s->handed_out || s->leak_reported || now - s->borrowed_at < popts_.leak_threshold) continue;
+                    s->leak_reported = true;
+                    ++stats_.leaks;
+                    leaks.push_back(report_of(*s, now));
+                }
+            }
+            if (slots_.size() < popts_.min_size && connecting_ == 0 && now >= next_connect_at_ &&
+                now >= next_refill_at_) {
+                refill = new_slot();
+                refill->in_use = true;  // not free until it is connected
+                ++connecting_;
+            } else if (slots_.size() >= popts_.min_size) {
+                refill_jittered_ = false;  // full again: the outage is over for the refill too
+            }
+        }
+        doomed.clear();  // closes outside the lock
+        if (popts_.on_leak)
+            for (const auto& l : leaks) popts_.on_leak(l);
+        if (refill) refill_one(*refill);
+    }
+
+    // Handles currently held longer than leak_threshold (empty when it is 0).
+    std::vector<leak_report> leaks() const {
+        std::vector<leak_report> out;
+        if (popts_.leak_threshold.count() <= 0) return out;
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& s : slots_)
+            if (s->handed_out && now - s->borrowed_at >= popts_.leak_threshold) out.push_back(report_of(*s, now));
+        return out;
+    }
+
+    pool_stats stats() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pool_stats s = stats_;
+        s.in_use = in_use_;
+        s.idle = idle_.size();
+        s.waiting = waiting_;
+        s.connecting = connecting_;
+        s.max_size = popts_.max_size;
+        s.broken += broken_.load(std::memory_order_relaxed);
+        return s;
+    }
+    const pool_options& options() const noexcept { return popts_; }
+    const connect_options& connection_options() const noexcept { return options_; }
+
+private:
+    // Counts connections found dead, forwards everything to the caller's observer.
+    struct slot_observer final : observer {
+        explicit slot_observer(pool* p) : p_(p) {}
+        void on_attempt(const attempt_event& e) override {
+            if (auto& o = p_->popts_.connection_observer) o->on_attempt(e);
+        }
+        void on_retry(const retry_event& e) override {
+            if (auto& o = p_->popts_.connection_observer) o->on_retry(e);
+        }
+        void on_reconnect(const reconnect_event& e) override {
+            // The reasons connection::ensure_ready gives for a session found dead before use.
+            if (e.reason == "the server closed the connection" || e.reason == "ping failed")
+                p_->broken_.fetch_add(1, std::memory_order_relaxed);
+            if (auto& o = p_->popts_.connection_observer) o->on_reconnect(e);
+        }
+        void on_session_restored(const session_restored_event& e) override {
+            if (auto& o = p_->popts_.connection_observer) o->on_session_restored(e);
+        }
+        void on_gave_up(const gave_up_event& e) override {
+            if (auto& o = p_->popts_.connection_observer) o->on_gave_up(e);
+        }
+        void on_ping(std::string_view endpoint, bool ok) override {
+            if (auto& o = p_->popts_.connection_observer) o->on_ping(endpoint, ok);
+        }
+        pool* p_;
+    };
+
+    static std::chrono::milliseconds ms_until(time_point until, time_point now) {
+        return until > now ? std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
+                           : std::chrono::milliseconds(0);
+    }
+
+    static leak_report report_of(const slot& s, time_point now) {
+        return leak_report{s.where, std::chrono::duration_cast<std::chrono::milliseconds>(now - s.borrowed_at),
+                           s.borrow_id};
+    }
+
+    // With mutex_ held.
+    slot* new_slot() {
+        slots_.push_back(std::make_unique<slot>());
+        return slots_.back().get();
+    }
+    // With mutex_ held: removes s, handing its connection to `doomed` (closed outside the lock).
+    void remove_slot(slot& s, std::vector<std::unique_ptr<connection_type>>& doomed) {
+        auto it = std::find_if(slots_.begin(), slots_.end(), [&](const auto& p) { return p.get() == &s; });
+        if (it == slots_.end()) return;
+        if (s.conn) {
+            doomed.push_back(std::move(s.conn));
+            ++stats_.closed;
+        }
+        idle_.erase(std::remove(idle_.begin(), idle_.end(), &s), idle_.end());
+        slots_.erase(it);
+    }
+    // With mutex_ held: the longest-idle connections above min_size go first.
+    void evict_idle(time_point now, std::vector<std::unique_ptr<connection_type>>& doomed) {
+        if (popts_.idle_timeout.count() <= 0) return;
+        // idle_ is a LIFO stack: its front has been idle longest.
+        while (!idle_.empty() && slots_.size() > popts_.min_size && now - idle_.front()->idle_since >= popts_.idle_timeout)
+            remove_slot(*idle_.front(), doomed);
+    }
+
+    std::unique_ptr<connection_type> make_connection() {
+        auto c = std::make_unique<connection_type>(options_, policy_, spec_, clock_);
+        c->set_observer(observer_);
+        if (popts_.budget) c->set_retry_budget(popts_.budget);
+        if (popts_.breaker) c->set_circuit_breaker(popts_.breaker);
+        return c;
+    }
+
+    // By the slot's owner, no lock: the connection's own before-use check (socket poll, ping
+    // window, recycle, reconnect + session restore) within the time left.
+    bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag) {
+        if (!s.conn) s.conn = make_connection();
+        for (int pass = 0; pass < 2; ++pass) {
+            call_options co;
+            co.deadline = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
+            s.conn->run([](native_handle) {}, lifeline::idempotent, ec, diag, co);
+            if (!ec) return true;
+            if (ec == errc::transaction_lost || ec == errc::session_state_lost) {
+                // The previous borrower's loss (it was told): the next one starts on a clean session.
+                s.conn->acknowledge_transaction_lost();
+                s.conn->close();
+                continue;
+            }
+            // The no-op itself cannot fail: a driver error that is not a connect error and leaves
+            // the session open is a stale one from the previous borrower (the C API's mysql_errno
+            // is only cleared by the next successful call). The connection is fine.
+            if (ec.category() != category() && s.conn->is_open() && diag.where != phase::connect) {
+                ec.clear();
+                diag = diagnostics{};
+                return true;
+            }
+            return false;
+        }
+        return false;
+    }
+
+    std::uint64_t take_retries(slot& s) {
+        if (!s.conn) return 0;
+        const auto r = s.conn->stats().retries;
+        const auto d = r - s.retries_seen;
+        s.retries_seen = r;
+        return d;
+    }
+
+    // With mutex_ held, after a validation or connect that produced nothing.
+    void note_connect_failure(const std::error_code& ec, const diagnostics& diag, time_point now) {
+        ++stats_.connect_failures;
+        // Keep the most telling error: a driver's verdict beats "deadline exceeded" or "circuit
+        // open", which only say that lifeline stopped trying.
+        if (diag.code != 0 || !last_error_) {
+            last_error_ = diag.code != 0 ? make_driver_error_code(diag.code) : ec;
+            last_diag_ = diag;
+        }
+        outage_ = true;
+        refill_jittered_ = true;
+        next_connect_at_ = now + std::chrono::duration_cast<time_point::duration>(backoff_.next());
+    }
+    // With mutex_ held, after a connection was (re)opened or validated by a connect token holder.
+    void note_connect_success(time_point now) {
+        outage_ = false;
+        backoff_.reset();
+        next_connect_at_ = now;
+        last_error_.clear();
+        last_diag_ = diagnostics{};
+    }
+
+    pooled borrow_impl(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag, const char* where) {
+        const auto start = std::chrono::steady_clock::now();
+        const auto until = start + timeout;
+        std::unique_lock<std::mutex> lock(mutex_);
+        ++waiting_;
+        // The deadline is checked before every pass but the first, so a failing connect is never
+        // retried past it, while borrow(0ms) can still take an idle connection.
+        for (bool first = true;; first = false) {
+            if (closing_) {
+                --waiting_;
+                ec = make_error_code(errc::not_connected);
+                diag.server_message = "the pool is shutting down";
+                return {};
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (!first && now >= until) return give_up_borrow(timeout, ec, diag);
+            const bool may_connect = connecting_ == 0 && now >= next_connect_at_;
+            slot* s = nullptr;
+            bool token = false;  // this borrow is the pool's one connect in flight
+            if (!idle_.empty() && (!outage_ || may_connect)) {
+                s = idle_.back();  // LIFO: the hottest connection, least likely to need a ping
+                idle_.pop_back();
+                token = outage_;  // in an outage its validation may well connect: single-flight
+            } else if (slots_.size() < popts_.max_size && may_connect) {
+                s = new_slot();
+                token = true;  // new connections are opened one at a time
+            }
+            if (s) {
+                const bool fresh = !s->conn;
+                s->in_use = true;
+                ++in_use_;
+                --waiting_;
+                if (token) ++connecting_;
+                lock.unlock();
+                bool ok = false;
+                std::uint64_t retries = 0;
+                try {
+                    ok = validate_slot(*s, until, ec, diag);
+                    retries = take_retries(*s);
+                } catch (...) {
+                    lock.lock();
+                    if (token) --connecting_;
+                    --in_use_;
+                    std::vector<std::unique_ptr<connection_type>> doomed;
+                    remove_slot(*s, doomed);
+                    cv_.notify_all();
+                    lock.unlock();
+                    throw;
+                }
+                lock.lock();
+                stats_.retries += retries;
+                if (token) --connecting_;
+                const auto after = std::chrono::steady_clock::now();
+                if (ok) {
+                    if (fresh) ++stats_.created;
+                    if (token || fresh) note_connect_success(after);
+                    s->handed_out = true;
+                    s->leak_reported = false;
+                    s->borrowed_at = after;
+                    s->where = where;
+                    s->borrow_id = ++stats_.borrows;
+                    if (token) cv_.notify_all();  // the gate is open again
+                    return pooled(this, s);
+                }
+                note_connect_failure(ec, diag, after);
+                --in_use_;
+                std::vector<std::unique_ptr<connection_type>> doomed;
+                remove_slot(*s, doomed);
+                ++waiting_;
+                lock.unlock();
+                cv_.notify_all();  // the gate is free; waiters recompute their wake-up
+                doomed.clear();
+                lock.lock();
+                ec.clear();
+                diag = diagnostics{};
+                continue;
+            }
+            if (now >= until) return give_up_borrow(timeout, ec, diag);
+            auto wake = until;
+            if (connecting_ == 0 && next_connect_at_ > now) wake = std::min(wake, next_connect_at_);
+            cv_.wait_until(lock, wake);
+        }
+    }
+
+    // With mutex_ held: the borrow ends with errc::pool_exhausted.
+    pooled give_up_borrow(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag) {
+        --waiting_;
+        ++stats_.exhausted;
+        fill_exhausted(timeout, ec, diag);
+        if (!idle_.empty()) cv_.notify_one();  // pass on a wake-up this thread may have taken
+        return {};
+    }
+
+    // With mutex_ held.
+    void fill_exhausted(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag) const {
+        ec = make_error_code(errc::pool_exhausted);
+        diag = diagnostics{};
+        diag.where = phase::connect;
+        diag.code = last_diag_.code;
+        diag.sqlstate = last_diag_.sqlstate;
+        diag.driver = last_diag_.driver;
+        std::string m = "no connection within " + std::to_string(timeout.count()) +
+                        " ms: in_use=" + std::to_string(in_use_) + " idle=" + std::to_string(idle_.size()) +
+                        " waiting=" + std::to_string(waiting_) + " connecting=" + std::to_string(connecting_) +
+                        " max=" + std::to_string(popts_.max_size) + "; last connect error: ";
+        if (last_error_) {
+            m += last_error_.message();
+            if (last_diag_.code) m += " [" + std::to_string(last_diag_.code) + "]";
+            if (!last_diag_.server_message.empty()) m += " (" + last_diag_.server_message + ")";
+        } else {
+            m += "none since the last successful connect";
+        }
+        diag.server_message = std::move(m);
+    }
+
+    // By the handle's owner.
+    void give_back(slot& s, bool discard) noexcept {
+        const std::uint64_t retries = take_retries(s);
+        const bool open = s.conn && s.conn->is_open();
+        std::vector<std::unique_ptr<connection_type>> doomed;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stats_.retries += retries;
+            s.in_use = false;
+            s.handed_out = false;
+            s.where = nullptr;
+            --in_use_;
+            if (!open) ++stats_.broken;  // its last operation broke it and could not reconnect
+            if (discard || closing_) {
+                remove_slot(s, doomed);
+            } else {
+                // A closed one stays: the next borrower's validation reconnects it in place.
+                s.idle_since = std::chrono::steady_clock::now();
+                idle_.push_back(&s);
+            }
+        }
+        cv_.notify_one();
+    }
+
+    // By the housekeeper: opens one connection towards min_size.
+    void refill_one(slot& s) {
+        std::error_code ec;
+        diagnostics diag;
+        bool ok = false;
+        const auto until = std::chrono::steady_clock::now() + options_.connect_timeout;
+        try {
+            ok = validate_slot(s, until, ec, diag);
+        } catch (const std::exception& e) {
+            ec = make_error_code(errc::internal_error);
+            diag.server_message = e.what();
+        }
+        const std::uint64_t retries = take_retries(s);
+        std::vector<std::unique_ptr<connection_type>> doomed;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            --connecting_;
+            stats_.retries += retries;
+            const auto now = std::chrono::steady_clock::now();
+            if (ok) {
+                ++stats_.created;
+                note_connect_success(now);
+                s.in_use = false;
+                s.idle_since = now;
+                idle_.push_back(&s);
+                // After an outage the next one waits a random while: no burst at a recovering server.
+                const auto j = popts_.refill_jitter.count();
+                const auto delay = refill_jittered_ && j > 0
+                                       ? std::chrono::milliseconds(static_cast<long long>(rng_() % static_cast<std::uint64_t>(j + 1)))
+                                       : std::chrono::milliseconds(0);
+                next_refill_at_ = now + delay;
+            } else {
+                note_connect_failure(ec, diag, now);
+                remove_slot(s, doomed);
+            }
+        }
+        cv_.notify_all();
+    }
+
+    void housekeep() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!closing_) {
+            auto wake = std::chrono::steady_clock::now() + popts_.housekeeping_interval;
+            if (slots_.size() < popts_.min_size && connecting_ == 0) {
+                // Refilling: come back when the next connect is allowed, not a full interval later.
+                const auto next = std::max(next_refill_at_, next_connect_at_);
+                wake = std::min(wake, std::max(next, std::chrono::steady_clock::now() + std::chrono::milliseconds(1)));
+            }
+            house_cv_.wait_until(lock, wake, [&] { return closing_; });
+            if (closing_) break;
+            lock.unlock();
+            try {
+                maintain();
+            } catch (...) {
+                // Out of memory and the like: try again next round.
+            }
+            lock.lock();
+        }
+    }
+
+    const connect_options options_;
+    const pool_options popts_;
+    const Policy policy_;
+    const session_spec spec_;
+    const clock_type clock_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;        // borrowers: a connection came back, the gate opened
+    std::condition_variable house_cv_;  // the housekeeper: shutting down
+    std::vector<std::unique_ptr<slot>> slots_;
+    std::vector<slot*> idle_;  // LIFO
+    std::size_t in_use_ = 0, waiting_ = 0, connecting_ = 0;
+    bool outage_ = false;           // the last connect failed: connects are single-flight
+    bool refill_jittered_ = false;  // the refill after an outage is spread out
+    bool closing_ = false;
+    time_point next_connect_at_{};  // backoff between failed connects
+    time_point next_refill_at_{};
+    backoff backoff_;
+    std::mt19937_64 rng_;
+    std::error_code last_error_;
+    diagnostics last_diag_;
+    pool_stats stats_;
+    std::atomic<std::uint64_t> broken_{0};  // from the observer, on the connections' threads
+    std::shared_ptr<slot_observer> observer_;
+    std::thread housekeeper_;  // last: started once everything else exists
+};
+
+}  // namespace lifeline
+
+#endif  // LIFELINE_POOL_HPP
