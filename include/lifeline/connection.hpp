@@ -429,6 +429,11 @@ public:
     bool ready(std::chrono::milliseconds deadline, std::error_code& ec, diagnostics& diag) noexcept {
         ec.clear();
         diag = diagnostics{};
+        if (transaction_lost_) {  // sticky, as for every other call (see acknowledge_transaction_lost)
+            ec = make_error_code(errc::transaction_lost);
+            diag.server_message = "a previous statement lost the open transaction";
+            return false;
+        }
         try {
             const auto until = clock_.now() + (deadline.count() > 0 ? deadline : policy_.retry.deadline);
             backoff_.reset();

@@ -377,23 +377,13 @@ private:
     bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag) {
         if (!s.conn) s.conn = make_connection();
         for (int pass = 0; pass < 2; ++pass) {
-            call_options co;
-            co.deadline = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
-            s.conn->run([](native_handle) {}, lifeline::idempotent, ec, diag, co);
-            if (!ec) return true;
+            auto left = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
+            if (s.conn->ready(left, ec, diag)) return true;
             if (ec == errc::transaction_lost || ec == errc::session_state_lost) {
                 // The previous borrower's loss (it was told): the next one starts on a clean session.
                 s.conn->acknowledge_transaction_lost();
                 s.conn->close();
                 continue;
-            }
-            // The no-op itself cannot fail: a driver error that is not a connect error and leaves
-            // the session open is a stale one from the previous borrower (the C API's mysql_errno
-            // is only cleared by the next successful call). The connection is fine.
-            if (ec.category() != category() && s.conn->is_open() && diag.where != phase::connect) {
-                ec.clear();
-                diag = diagnostics{};
-                return true;
             }
             return false;
         }
@@ -549,6 +539,9 @@ private:
     void give_back(slot& s, bool discard) noexcept {
         const std::uint64_t retries = take_retries(s);
         const bool open = s.conn && s.conn->is_open();
+        // Never hand the next borrower someone else's open transaction: closing the session makes
+        // the server roll it back (the next borrow reconnects in place).
+        if (open && s.conn->in_transaction()) s.conn->close();
         std::vector<std::unique_ptr<connection_type>> doomed;
         {
             std::lock_guard<std::mutex> lock(mutex_);

@@ -236,3 +236,22 @@ TEST_CASE("capi pool: 16 threads against a stopped server make one connect at a 
     CHECK(attempts <= 200);
     srv.start_again();
 }
+
+TEST_CASE("capi pool: a connection returned inside a transaction never hands that transaction on", "[pool][capi]") {
+    auto srv = server::attach();
+    {
+        auto m = capi_connect(srv.where());
+        capi_exec(m.get(), "CREATE TABLE pool_txn (v INT) ENGINE=InnoDB");
+    }
+    capi_pool p(options_for(srv.where()), popts(0, 1));
+    {
+        auto c = p.borrow(10s);
+        c->execute("BEGIN");
+        c->execute("INSERT INTO pool_txn VALUES (1)");  // returned without COMMIT or ROLLBACK
+    }
+    auto c = p.borrow(10s);
+    CHECK(c->query("SELECT @@in_transaction", lifeline::idempotent).scalar() == std::optional<std::string>("0"));
+    c->execute("INSERT INTO pool_txn VALUES (2)");  // autocommit, on a clean session
+    auto m = capi_connect(srv.where());
+    CHECK(capi_scalar(m.get(), "SELECT GROUP_CONCAT(v) FROM pool_txn") == "2");  // the abandoned row was rolled back
+}
