@@ -474,16 +474,11 @@ private:
     result tx_statement(std::string_view sql) {
         result r;
         diagnostics d;
-        bool ok, fired;
+        bool fired;
         // COMMIT may use only half of the time left: if its answer never comes, the other half
         // is for fencing the session and looking the token up, within the same deadline.
         auto until = tx_committing_ ? clock_.now() + (tx_until_ - clock_.now()) / 2 : tx_until_;
-        {
-            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until), true);
-            ok = traits::execute(session_, sql, &r, d);
-            fired = guard.release();
-        }
-        if (ok) return r;
+        if (call_with_deadline(until, fired, [&] { return traits::execute(session_, sql, &r, d); })) return r;
         if (tx_committing_ && (d.where == phase::read_result || d.where == phase::send)) d.where = phase::commit;
         tx_fired_ = fired;
         tx_diag_ = std::move(d);
@@ -532,13 +527,18 @@ private:
         return write_check::unknown;
     }
 
+    // One blocking driver call, cut by the watchdog at `until`; `fired` says whether it was.
+    template <class Call>
+    bool call_with_deadline(time_point until, bool& fired, Call&& call) {
+        detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until));
+        bool ok = call();
+        fired = guard.release();
+        return ok;
+    }
+
     bool run_bounded(std::string_view sql, result* r, diagnostics& d, time_point until) {
-        bool ok, fired;
-        {
-            detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until), true);
-            ok = traits::execute(session_, sql, r, d);
-            fired = guard.release();
-        }
+        bool fired;
+        bool ok = call_with_deadline(until, fired, [&] { return traits::execute(session_, sql, r, d); });
         if (!ok && (fired || policy_.classify(failure{d.code, d.sqlstate, d.where, false}).connection ==
                                  connection_state::broken))
             drop_session();
@@ -789,13 +789,8 @@ private:
             if (observer_) observer_->on_attempt(attempt_event{endpoint_, sql, n});
             ++stats_.attempts;
             diagnostics d;
-            bool ok;
             bool fired;
-            {
-                detail::watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(until), true);
-                ok = attempt(d);
-                fired = guard.release();
-            }
+            bool ok = call_with_deadline(until, fired, [&] { return attempt(d); });
             in_transaction_at_last_contact_ = traits::is_open(session_) && traits::in_transaction(session_);
             if (ok) {
                 ec.clear();  // earlier failed attempts or connects are history now

@@ -40,7 +40,7 @@ TEST_CASE("watchdog: a blocked read is cut at the deadline, and only then", "[un
     auto t0 = std::chrono::steady_clock::now();
     bool fired;
     {
-        detail::watchdog_guard g(slot.get(), s.a, t0 + 200ms, true);
+        detail::watchdog_guard g(slot.get(), s.a, t0 + 200ms);
         char c;
         ssize_t n = ::recv(s.a, &c, 1, 0);  // blocks: nobody writes
         CHECK(n == 0);                      // shut down by the watchdog
@@ -53,7 +53,7 @@ TEST_CASE("watchdog: a blocked read is cut at the deadline, and only then", "[un
     // Disarmed in time: nothing happens to the socket.
     sock_pair s2;
     {
-        detail::watchdog_guard g(slot.get(), s2.a, std::chrono::steady_clock::now() + 50ms, true);
+        detail::watchdog_guard g(slot.get(), s2.a, std::chrono::steady_clock::now() + 50ms);
         CHECK_FALSE(g.release());
     }
     std::this_thread::sleep_for(100ms);
@@ -82,7 +82,7 @@ TEST_CASE("concurrency: budget, breaker and watchdog under many threads", "[unit
                     if (i % 3 == 0) breaker.on_failure(now);
                     else breaker.on_success(now);
                 }
-                detail::watchdog_guard g(slot.get(), fds[0], now + 1s, true);
+                detail::watchdog_guard g(slot.get(), fds[0], now + 1s);
                 if (g.release()) ++spurious_fires;
             }
             ::close(fds[0]);

@@ -128,11 +128,11 @@ private:
     std::thread thread_;
 };
 
-// RAII: arms the slot for one blocking call when there is a deadline.
+// RAII: arms the slot for one blocking call (not when the driver hides its socket: fd < 0).
 class watchdog_guard {
 public:
-    watchdog_guard(watchdog::slot* s, int fd, std::chrono::steady_clock::time_point deadline, bool has_deadline)
-        : slot_(has_deadline && fd >= 0 ? s : nullptr) {
+    watchdog_guard(watchdog::slot* s, int fd, std::chrono::steady_clock::time_point deadline)
+        : slot_(fd >= 0 ? s : nullptr) {
         if (slot_) watchdog::instance().arm(*slot_, fd, deadline);
     }
     watchdog_guard(const watchdog_guard&) = delete;

@@ -66,10 +66,6 @@ private:
     MYSQL* m_ = nullptr;
 };
 
-inline void capi_fill(MYSQL* m, phase where, diagnostics& d) {
-    d = capi::make_diagnostics(m, where);
-}
-
 #ifdef LIFELINE_CAPI_MARIADB
 // Non-blocking connect driven by poll() so the budget is honoured to the millisecond (a frozen
 // server otherwise holds a blocking connect for whole seconds).
@@ -175,7 +171,7 @@ struct driver_traits<capi> {
                                 CLIENT_MULTI_RESULTS) != nullptr;
 #endif
         if (!ok) {
-            detail::capi_fill(m, phase::connect, out);
+            out = capi::make_diagnostics(m, phase::connect);
             if (out.code == 0) {  // our budget ran out before the driver said anything
                 out.code = 2013;
                 out.sqlstate = "HY000";
@@ -196,18 +192,18 @@ struct driver_traits<capi> {
 
     static bool ping(session_type& s, diagnostics& out) {
         if (mysql_ping(s.get()) == 0) return true;
-        detail::capi_fill(s.get(), phase::send, out);
+        out = capi::make_diagnostics(s.get(), phase::send);
         return false;
     }
 
     static bool execute(session_type& s, std::string_view sql, result* res, diagnostics& out) {
         MYSQL* m = s.get();
         if (mysql_send_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
-            detail::capi_fill(m, phase::send, out);
+            out = capi::make_diagnostics(m, phase::send);
             return false;
         }
         if (mysql_read_query_result(m) != 0) {
-            detail::capi_fill(m, phase::read_result, out);
+            out = capi::make_diagnostics(m, phase::read_result);
             return false;
         }
         for (;;) {
@@ -230,7 +226,7 @@ struct driver_traits<capi> {
                 }
                 mysql_free_result(r);
             } else if (mysql_errno(m) != 0) {
-                detail::capi_fill(m, phase::fetch, out);
+                out = capi::make_diagnostics(m, phase::fetch);
                 return false;
             } else if (res) {
                 res->affected_rows = mysql_affected_rows(m);
@@ -239,7 +235,7 @@ struct driver_traits<capi> {
             int more = mysql_next_result(m);
             if (more == -1) break;
             if (more > 0) {
-                detail::capi_fill(m, phase::fetch, out);
+                out = capi::make_diagnostics(m, phase::fetch);
                 return false;
             }
         }
@@ -258,7 +254,7 @@ struct driver_traits<capi> {
         std::memcpy(m->net.sqlstate, "00000", 6);
         detail::call_into(f, s.get(), out);
         if (mysql_errno(s.get()) == 0) return true;
-        detail::capi_fill(s.get(), phase::read_result, d);
+        d = capi::make_diagnostics(s.get(), phase::read_result);
         out.reset();
         return false;
     }
@@ -267,7 +263,7 @@ struct driver_traits<capi> {
     static bool prepare(session_type& s, std::string_view sql, std::optional<statement_type>& out, diagnostics& d) {
         MYSQL_STMT* st = mysql_stmt_init(s.get());
         if (!st) {
-            detail::capi_fill(s.get(), phase::send, d);
+            d = capi::make_diagnostics(s.get(), phase::send);
             if (d.code == 0) d.code = 2008;
             return false;
         }
