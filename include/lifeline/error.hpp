@@ -24,22 +24,22 @@ namespace lifeline {
 
 enum class errc : int {
     outcome_unknown = 1,          // a non-idempotent statement may or may not have run
-    commit_unknown,               // the connection died during COMMIT
-    transaction_lost,             // the connection died inside a transaction
-    deadline_exceeded,            // the operation's deadline passed
-    retry_budget_exhausted,       // too many recent retries: failing fast
-    circuit_open,                 // the circuit breaker is open: failing fast
-    pool_exhausted,               // no connection became free in time
-    invalid_option,               // connect_options (or another option) is invalid
-    invalid_dsn,                  // the connection string does not parse
-    session_state_lost,           // reconnected, but the session could not be restored
-    not_connected,                // no connection is open
-    connection_lost_before_send,  // the connection was dead before the statement was sent (nothing ran)
-    verification_failed,          // the verification callback itself failed
-    statement_too_large,          // larger than max_allowed_packet
-    not_idempotent,               // a retry was needed but the statement is not declared idempotent
-    read_only_server,             // the server is read-only and no primary is known
-    internal_error,               // an unexpected exception inside lifeline (e.g. out of memory)
+    commit_unknown = 2,           // the connection died during COMMIT and resolution could not finish
+    transaction_lost = 3,         // the connection died inside a transaction
+    deadline_exceeded = 4,        // the operation's deadline passed
+    retry_budget_exhausted = 5,   // too many recent retries: failing fast
+    circuit_open = 6,             // the circuit breaker is open: failing fast
+    pool_exhausted = 7,           // no connection became free in time
+    invalid_option = 8,           // connect_options (or another option) is invalid
+    invalid_dsn = 9,              // the connection string does not parse
+    session_state_lost = 10,      // reconnected, but the session could not be restored
+    not_connected = 11,           // no connection is open
+    verification_failed = 12,     // the verification callback itself failed (threw, or lost its connection)
+    statement_too_large = 13,     // larger than max_allowed_packet
+    read_only_server = 14,        // the server is read-only and no primary is known
+    internal_error = 15,          // an unexpected exception inside lifeline (e.g. out of memory)
+    implicit_commit = 16,         // a statement inside transaction() committed the transaction implicitly
+    operation_in_progress = 17,   // another operation is still running on this connection
 };
 
 namespace detail {
@@ -76,23 +76,24 @@ constexpr std::string_view errc_message(int value) noexcept {
                "silently continue in a new session; register that state in session() to have it restored";
     case errc::not_connected:
         return "no connection is open; connect first (or take a connection from the pool)";
-    case errc::connection_lost_before_send:
-        return "the connection was dead before the statement was sent, so nothing ran; it is safe to run it again "
-               "on a new connection";
     case errc::verification_failed:
         return "the verification callback failed, so whether the statement ran is still unknown; check the data "
                "before running it again";
     case errc::statement_too_large:
         return "the statement is larger than max_allowed_packet; split it into smaller batches or raise "
                "max_allowed_packet on server and client";
-    case errc::not_idempotent:
-        return "lifeline would have to run this statement again but it is not declared idempotent; declare it "
-               "idempotent if running it twice is harmless, or pass a verification callback";
     case errc::internal_error:
         return "an unexpected exception inside lifeline (e.g. out of memory); the diagnostics hold its text";
     case errc::read_only_server:
         return "the server is read-only (a replica, or a primary demoted by failover); point lifeline at the "
                "primary or give it the failover hosts so it can reroute";
+    case errc::implicit_commit:
+        return "a statement inside the transaction function committed the transaction implicitly (DDL such as "
+               "CREATE, ALTER, TRUNCATE, or LOCK TABLES): the work before it is durable and nothing after it ran; "
+               "move such statements out of the transaction";
+    case errc::operation_in_progress:
+        return "another operation is still running on this connection; wait for it to finish (one operation "
+               "at a time per connection)";
     }
     return "unknown lifeline error";
 }
@@ -172,7 +173,8 @@ inline std::error_code make_driver_error_code(unsigned code) noexcept {
 
 // Everything the driver said besides the number. Default construction allocates nothing.
 struct diagnostics {
-    std::string server_message;  // the server's or driver's text, verbatim
+    std::string server_message;  // the server's or driver's text, verbatim; never lifeline's words
+    std::string client_message;  // lifeline's own account: what it did and why (never the server's)
     std::string sqlstate;        // 5 characters, or empty
     std::string driver;          // which adapter saw it, e.g. "capi", "jdbc"
     phase where = phase::read_result;
@@ -188,7 +190,7 @@ public:
     explicit error(errc e, diagnostics diag = {}) : error(make_error_code(e), std::move(diag)) {}
 
     const diagnostics& diag() const noexcept { return state_->diag; }
-    // The category's message, then what the server said (if anything).
+    // The category's message, then lifeline's account and what the server said (if anything).
     const char* what() const noexcept override { return state_->what.c_str(); }
 
 private:
@@ -198,6 +200,10 @@ private:
     };
     static state make_state(const std::error_code& ec, diagnostics diag) {
         std::string text = ec.message();
+        if (!diag.client_message.empty()) {
+            text += "; lifeline: ";
+            text += diag.client_message;
+        }
         if (!diag.server_message.empty()) {
             text += "; server said: ";
             text += diag.server_message;
@@ -206,6 +212,12 @@ private:
     }
     std::shared_ptr<const state> state_;
 };
+
+// The one helper every throwing overload is built on: its non-throwing twin fills ec and diag,
+// this turns a failure into lifeline::error.
+inline void throw_if(const std::error_code& ec, diagnostics& diag) {
+    if (ec) throw error(ec, std::move(diag));
+}
 
 }  // namespace lifeline
 

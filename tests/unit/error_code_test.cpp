@@ -17,10 +17,10 @@ constexpr lifeline::errc all_errcs[] = {
     lifeline::errc::retry_budget_exhausted, lifeline::errc::circuit_open,
     lifeline::errc::pool_exhausted,         lifeline::errc::invalid_option,
     lifeline::errc::invalid_dsn,            lifeline::errc::session_state_lost,
-    lifeline::errc::not_connected,          lifeline::errc::connection_lost_before_send,
-    lifeline::errc::verification_failed,    lifeline::errc::statement_too_large,
-    lifeline::errc::not_idempotent,         lifeline::errc::read_only_server,
-    lifeline::errc::internal_error,
+    lifeline::errc::not_connected,          lifeline::errc::verification_failed,
+    lifeline::errc::statement_too_large,    lifeline::errc::read_only_server,
+    lifeline::errc::internal_error,         lifeline::errc::implicit_commit,
+    lifeline::errc::operation_in_progress,
 };
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
