@@ -32,7 +32,7 @@ int main() {
                 std::error_code ec;
                 diagnostics diag;
                 auto t0 = steady::now();
-                db.query("SELECT 1", idempotent, ec, diag, call_options{deadline});
+                db.query("SELECT 1", idempotent, call_options{deadline}, ec, diag);
                 hot.push_back(ms_since(t0));
                 srv.thaw();
                 info("detection hot trial " + std::to_string(t + 1) + ": answer after " + std::to_string(hot.back()) +
@@ -46,7 +46,7 @@ int main() {
                 std::error_code ec;
                 diagnostics diag;
                 auto t0 = steady::now();
-                db.query("SELECT 1", idempotent, ec, diag, call_options{deadline});
+                db.query("SELECT 1", idempotent, call_options{deadline}, ec, diag);
                 fresh.push_back(ms_since(t0));
                 srv.thaw();
                 info("detection fresh trial " + std::to_string(t + 1) + ": answer after " +

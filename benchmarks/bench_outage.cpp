@@ -132,7 +132,7 @@ int main() {
                 while (!stop) {
                     std::error_code ec;
                     diagnostics diag;
-                    dbs[static_cast<std::size_t>(i)]->query("SELECT 1", idempotent, ec, diag);
+                    dbs[static_cast<std::size_t>(i)]->query("SELECT 1", idempotent, {}, ec, diag);
                     ++calls[static_cast<std::size_t>(i)];
                     if (!ec) return;
                 }

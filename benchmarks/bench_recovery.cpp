@@ -42,7 +42,7 @@ int main() {
                 for (;;) {
                     std::error_code ec;
                     diagnostics diag;
-                    db.query("SELECT 1", idempotent, ec, diag);
+                    db.query("SELECT 1", idempotent, {}, ec, diag);
                     if (!ec) {
                         if (saw_failure) {
                             first_ok_ns = steady::now().time_since_epoch().count();

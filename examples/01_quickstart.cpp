@@ -16,7 +16,7 @@ int main() {
     // Non-throwing overload: an error_code plus diagnostics with the server's text.
     std::error_code ec;
     lifeline::diagnostics diag;
-    db.query("SELEC 1", lifeline::idempotent, ec, diag);
+    db.query("SELEC 1", lifeline::idempotent, {}, ec, diag);
     std::printf("01 quickstart: a syntax error is not retried: %s | %s\n", ec.message().c_str(),
                 diag.server_message.c_str());
     return 0;

@@ -88,7 +88,7 @@ int main() {
         std::thread k2(kill_after, static_cast<unsigned long>(db.connection_id()), 300ms);
         std::error_code ec;
         lifeline::diagnostics d;
-        auto r = db.query("SELECT SLEEP(1)", lifeline::idempotent, ec, d);
+        auto r = db.query("SELECT SLEEP(1)", lifeline::idempotent, {}, ec, d);
         k2.join();
         if (ec) ++ll.errors;
         lifeline_line(ec, d, r.attempts);
@@ -111,7 +111,7 @@ int main() {
         std::this_thread::sleep_for(100ms);
         std::error_code ec;
         lifeline::diagnostics d;
-        auto r = db.execute("INSERT INTO demo_orders (note) VALUES ('lifeline')", {}, ec, d);
+        auto r = db.execute("INSERT INTO demo_orders (note) VALUES ('lifeline')", {}, {}, ec, d);
         if (ec) ++ll.errors;
         lifeline_line(ec, d, r.attempts);
         std::printf("    rows: raw wrote %lld, lifeline wrote %lld (caught by the socket check, sent once)\n",
@@ -134,7 +134,7 @@ int main() {
         mysql_close(m);
         std::error_code ec;
         lifeline::diagnostics d;
-        auto r = db.query("SELECT 1", lifeline::idempotent, ec, d);
+        auto r = db.query("SELECT 1", lifeline::idempotent, {}, ec, d);
         if (ec) ++ll.errors;
         lifeline_line(ec, d, r.attempts);
         db.session().statements.clear();
@@ -156,7 +156,7 @@ int main() {
                                 if (res) mysql_free_result(res);
                                 return found ? lifeline::write_check::applied : lifeline::write_check::not_applied;
                             }),
-                            ec, d);
+                            {}, ec, d);
         k.join();
         if (ec) ++ll.errors;
         lifeline_line(ec, d, r.attempts);

@@ -42,7 +42,8 @@ class manual_clock {
 public:
     // Starts at a fixed point well after the clock's epoch, so code that treats a zero
     // time_point as "never" cannot pass by accident.
-    explicit manual_clock(steady_time start = steady_time{} + std::chrono::hours(1))
+    manual_clock() : manual_clock(steady_time{} + std::chrono::hours(1)) {}
+    explicit manual_clock(steady_time start)
         : ticks_(std::make_shared<std::atomic<rep>>(start.time_since_epoch().count())) {}
 
     steady_time now() const noexcept {

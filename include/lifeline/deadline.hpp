@@ -40,12 +40,17 @@ inline whole_seconds to_whole_seconds(duration d) noexcept {
 
 class deadline {
 public:
-    // d from now. A d too large to represent (e.g. duration::max()) means no deadline; a
-    // negative d is an already expired deadline.
-    static deadline after(duration d, steady_time now) noexcept {
+    // d from now, saturating: a d too large to represent from `now` (e.g. milliseconds::max(),
+    // whatever its unit) means no deadline; a d <= 0 is an already expired deadline. Never
+    // overflows, so `call_options{std::chrono::milliseconds::max()}` simply means "no deadline".
+    template <class Rep, class Period>
+    static deadline after(std::chrono::duration<Rep, Period> d, steady_time now) noexcept {
         if (d.count() <= 0) return deadline(now);
-        if (now > steady_time::max() - d) return none();
-        return deadline(now + d);
+        // Compare in the caller's unit first: converting a huge d to nanoseconds would overflow.
+        using D = std::chrono::duration<Rep, Period>;
+        const auto room = steady_time::max() - now;  // >= 0 for any real `now`
+        if (std::chrono::duration_cast<D>(room) <= d) return none();
+        return deadline(now + std::chrono::duration_cast<steady_time::duration>(d));
     }
     // At a given instant.
     static deadline until(steady_time t) noexcept { return deadline(t); }

@@ -11,6 +11,7 @@
 #include <lifeline/error.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 #include <system_error>
 
@@ -25,19 +26,28 @@ struct attempt_event {
 struct retry_event {
     std::string_view endpoint;
     std::string_view sql;
-    unsigned attempt;           // the attempt that failed
+    unsigned attempt;           // statements sent so far (0: a connect failed before the first send)
     classification what;
     const diagnostics& diag;
     std::chrono::nanoseconds delay;  // backoff before the next attempt
     std::string_view reason;
 };
 
+// Why a (re)connect happened, for metrics (the pool counts sessions found dead with it).
+enum class reconnect_cause : std::uint8_t {
+    not_connected,  // first connect, or after lifeline closed a broken session
+    found_dead,     // the socket probe saw the server's end closed (KILL, wait_timeout, restart)
+    ping_failed,    // the ping after the idle window got no answer
+    recycled,       // lifetime or wait_timeout margin reached: replaced while still working
+};
+
 struct reconnect_event {
     std::string_view endpoint;
-    std::string_view reason;    // e.g. "socket closed by the server", "recycle before wait_timeout"
+    std::string_view reason;    // e.g. "the server closed the connection", "recycled ..."
     bool ok;
     std::error_code error;      // when !ok
     std::chrono::nanoseconds took;
+    reconnect_cause cause = reconnect_cause::not_connected;
 };
 
 struct session_restored_event {

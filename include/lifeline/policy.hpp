@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 namespace lifeline {
 
@@ -62,8 +64,12 @@ inline decision decide(const classification& c, const decision_input& in) noexce
                 "the statement exceeds max_allowed_packet"};
     if (c.action == remedy::do_not_retry)
         return {next_step::fail, false, {}, c.reason};
-    const bool wait = c.action == remedy::retry_after_backoff || c.action == remedy::retry_transaction ||
-                      c.action == remedy::reroute_to_primary;
+    // A read-only server (1290, a replica or a demoted primary): with one endpoint there is no
+    // primary to reroute to, and sending again to the same server fails the same way.
+    if (c.action == remedy::reroute_to_primary)
+        return {next_step::fail, false, make_error_code(errc::read_only_server),
+                "the server is read-only and lifeline knows no other server to send the write to"};
+    const bool wait = c.action == remedy::retry_after_backoff || c.action == remedy::retry_transaction;
     switch (c.statement) {
     case outcome::not_executed:
     case outcome::statement_rolled_back:
@@ -93,8 +99,16 @@ struct retry_policy {
     }
 };
 
+// Hooks a custom policy may declare it replaces (`customizes`), so that a misspelt hook is a
+// compile error instead of a silently kept default.
+enum class hook : unsigned { none = 0, classify = 1, decide = 2 };
+constexpr hook operator|(hook a, hook b) noexcept { return static_cast<hook>(static_cast<unsigned>(a) | static_cast<unsigned>(b)); }
+constexpr bool has_hook(hook set, hook h) noexcept { return (static_cast<unsigned>(set) & static_cast<unsigned>(h)) != 0; }
+
 // The default policy: every knob with its documented default. Derive and hide members to change
 // behaviour; set fields to change numbers. Validated when a connection is constructed.
+// What a policy type must provide is checked by check_policy<Policy>() (below), with a
+// static_assert naming the member and the expected signature.
 struct default_policy {
     using clock_type = system_clock_source;
 
@@ -119,6 +133,108 @@ struct default_policy {
         return why;
     }
 };
+
+namespace detail {
+
+// The class a member function pointer belongs to (the policy itself, or a base it inherits from).
+template <class C, class R, class... A>
+C policy_member_class(R (C::*)(A...) const noexcept);
+template <class C, class R, class... A>
+C policy_member_class(R (C::*)(A...) const);
+
+template <class P, class = void>
+struct has_unique_classify : std::false_type {};
+template <class P>
+struct has_unique_classify<P, std::void_t<decltype(&P::classify)>> : std::true_type {};
+template <class P, class = void>
+struct has_unique_decide : std::false_type {};
+template <class P>
+struct has_unique_decide<P, std::void_t<decltype(&P::decide)>> : std::true_type {};
+template <class P, class = void>
+struct declares_customizes : std::false_type {};
+template <class P>
+struct declares_customizes<P, std::void_t<decltype(P::customizes)>> : std::true_type {};
+
+template <class P, class = void>
+struct policy_has_validate : std::false_type {};
+template <class P>
+struct policy_has_validate<P, std::enable_if_t<std::is_same_v<decltype(std::declval<const P&>().validate()), std::string>>>
+    : std::true_type {};
+
+template <class P, class = void>
+struct policy_has_clock : std::false_type {};
+template <class P>
+struct policy_has_clock<P, std::void_t<typename P::clock_type>> : std::true_type {};
+
+template <class P, class M, class = void>
+struct classify_matches : std::false_type {};
+template <class P, class M>
+struct classify_matches<P, M, std::void_t<decltype(policy_member_class(std::declval<M>()))>>
+    : std::is_same<M, classification (decltype(policy_member_class(std::declval<M>()))::*)(const failure&) const noexcept> {};
+template <class P, class M, class = void>
+struct decide_matches : std::false_type {};
+template <class P, class M>
+struct decide_matches<P, M, std::void_t<decltype(policy_member_class(std::declval<M>()))>>
+    : std::is_same<M, decision (decltype(policy_member_class(std::declval<M>()))::*)(const classification&,
+                                                                                      const decision_input&) const noexcept> {};
+
+template <class P>
+constexpr bool declared_here(hook h) noexcept {
+    if constexpr (declares_customizes<P>::value) return has_hook(P::customizes, h);
+    return false;
+}
+
+}  // namespace detail
+
+// Checks a policy type the way check_driver_traits() checks a driver: every hook lifeline calls
+// must exist with exactly the signature it calls, so a hook with a slightly different signature is
+// a compile error naming it, never a silently kept default. A policy that lists the hooks it
+// replaces in `static constexpr lifeline::hook customizes = hook::classify | hook::decide;` also
+// gets an error if one of them is still the inherited default (a misspelt name).
+template <class Policy>
+constexpr bool check_policy() {
+    static_assert(detail::has_unique_classify<Policy>::value,
+                  "lifeline: the policy has no unique `classify` member: declare exactly one "
+                  "`lifeline::classification classify(const lifeline::failure&) const noexcept` (or derive from "
+                  "lifeline::default_policy and do not overload it)");
+    static_assert(detail::has_unique_decide<Policy>::value,
+                  "lifeline: the policy has no unique `decide` member: declare exactly one "
+                  "`lifeline::decision decide(const lifeline::classification&, const lifeline::decision_input&) const "
+                  "noexcept` (or derive from lifeline::default_policy and do not overload it)");
+    if constexpr (detail::has_unique_classify<Policy>::value)
+        static_assert(detail::classify_matches<Policy, decltype(&Policy::classify)>::value,
+                      "lifeline: the policy's `classify` has the wrong signature; expected "
+                      "`lifeline::classification classify(const lifeline::failure&) const noexcept`");
+    if constexpr (detail::has_unique_decide<Policy>::value)
+        static_assert(detail::decide_matches<Policy, decltype(&Policy::decide)>::value,
+                      "lifeline: the policy's `decide` has the wrong signature; expected `lifeline::decision "
+                      "decide(const lifeline::classification&, const lifeline::decision_input&) const noexcept`");
+    if constexpr (detail::has_unique_classify<Policy>::value && detail::declared_here<Policy>(hook::classify))
+        static_assert(!std::is_same_v<decltype(detail::policy_member_class(&Policy::classify)), default_policy>,
+                      "lifeline: the policy says it customizes `classify` (customizes) but still inherits "
+                      "default_policy::classify: is the member's name misspelt?");
+    if constexpr (detail::has_unique_decide<Policy>::value && detail::declared_here<Policy>(hook::decide))
+        static_assert(!std::is_same_v<decltype(detail::policy_member_class(&Policy::decide)), default_policy>,
+                      "lifeline: the policy says it customizes `decide` (customizes) but still inherits "
+                      "default_policy::decide: is the member's name misspelt?");
+    static_assert(detail::policy_has_clock<Policy>::value,
+                  "lifeline: the policy lacks `using clock_type = ...;` (derive from lifeline::default_policy, or "
+                  "use lifeline::system_clock_source)");
+    if constexpr (detail::policy_has_clock<Policy>::value)
+        static_assert(is_clock_v<typename Policy::clock_type>,
+                      "lifeline: the policy's clock_type lacks `steady_time now()` or `void sleep_for(duration)`");
+    static_assert(detail::policy_has_validate<Policy>::value,
+                  "lifeline: the policy lacks `std::string validate() const` (derive from lifeline::default_policy)");
+    static_assert(std::is_same_v<decltype(std::declval<Policy&>().retry), retry_policy> &&
+                      std::is_same_v<decltype(std::declval<Policy&>().backoff), backoff_policy> &&
+                      std::is_same_v<decltype(std::declval<Policy&>().health), health_policy> &&
+                      std::is_same_v<decltype(std::declval<Policy&>().budget), retry_budget_policy> &&
+                      std::is_same_v<decltype(std::declval<Policy&>().breaker), circuit_breaker_policy>,
+                  "lifeline: the policy lacks one of the members retry, backoff, health, budget, breaker (of "
+                  "types retry_policy, backoff_policy, health_policy, retry_budget_policy, circuit_breaker_policy): "
+                  "derive from lifeline::default_policy");
+    return true;
+}
 
 }  // namespace lifeline
 

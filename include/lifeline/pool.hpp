@@ -41,12 +41,11 @@
 #include <utility>
 #include <vector>
 
-#define LIFELINE_POOL_STR2(x) #x
-#define LIFELINE_POOL_STR(x) LIFELINE_POOL_STR2(x)
-// "file.cpp:42" of the call site, for leak reports.
-#define LIFELINE_POOL_HERE __FILE__ ":" LIFELINE_POOL_STR(__LINE__)
-// Borrows recording the call site: LIFELINE_BORROW(pool, 2s).
-#define LIFELINE_BORROW(pool, timeout) (pool).borrow((timeout), LIFELINE_POOL_HERE)
+// Borrows recording the call site ("file.cpp:42") for leak reports: LIFELINE_BORROW(pool, 2s).
+// The only macro lifeline defines; its helpers are LIFELINE_-prefixed too.
+#define LIFELINE_DETAIL_STR2(x) #x
+#define LIFELINE_DETAIL_STR(x) LIFELINE_DETAIL_STR2(x)
+#define LIFELINE_BORROW(pool, timeout) (pool).borrow((timeout), __FILE__ ":" LIFELINE_DETAIL_STR(__LINE__))
 
 namespace lifeline {
 
@@ -71,6 +70,8 @@ struct pool_options {
     // How often the background thread evicts, reports leaks and refills; 0: no thread (call
     // maintain() yourself).
     std::chrono::milliseconds housekeeping_interval{1000};
+    // Bound on resetting a returned session whose state changed (see give_back); then it is closed.
+    std::chrono::milliseconds reset_timeout{1000};
     // Called (on the housekeeping thread, no lock held) for each new leak.
     std::function<void(const leak_report&)> on_leak;
     // Given to every connection; called from many threads at once, so it must be thread-safe.
@@ -88,6 +89,7 @@ struct pool_options {
         if (idle_timeout.count() < 0) why += "pool_options.idle_timeout must be >= 0 (e.g. 10min; 0 disables); ";
         if (leak_threshold.count() < 0) why += "pool_options.leak_threshold must be >= 0 (e.g. 60s; 0 disables); ";
         if (refill_jitter.count() < 0) why += "pool_options.refill_jitter must be >= 0 (e.g. 1s); ";
+        if (reset_timeout.count() <= 0) why += "pool_options.reset_timeout must be > 0 (e.g. 1s); ";
         if (housekeeping_interval.count() < 0)
             why += "pool_options.housekeeping_interval must be >= 0 (e.g. 1s; 0: call maintain() yourself); ";
         return why;
@@ -108,6 +110,9 @@ struct pool_stats {
     std::uint64_t borrows = 0;
     std::uint64_t exhausted = 0;         // borrows that failed with pool_exhausted
     std::uint64_t leaks = 0;
+    std::uint64_t resets = 0;                 // returned sessions put back to the registered state
+    std::uint64_t rolled_back_on_return = 0;  // ... of which had a transaction open (rolled back)
+    std::uint64_t reset_failures = 0;         // ... that could not be reset and were closed
 };
 
 template <class Driver, class Policy = default_policy>
@@ -185,15 +190,15 @@ public:
           policy_(std::move(policy)),
           spec_(std::move(session)),
           clock_(std::move(clock)),
-          backoff_(policy_.backoff, detail::seed_from_address(this)),
-          rng_(detail::seed_from_address(this) ^ 0x5851f42d4c957f2dull),
+          backoff_(policy_.backoff, detail::entropy_seed(this)),
+          rng_(detail::entropy_seed(this) ^ 0x5851f42d4c957f2dull),
           observer_(std::make_shared<slot_observer>(this)) {
         std::string why = popts_.validate();
         if (auto c = validate(options_); !c.empty()) why += c + "; ";
         why += policy_.validate();
         if (!why.empty()) {
             diagnostics d;
-            d.server_message = why;
+            d.client_message = why;
             throw error(make_error_code(errc::invalid_option), std::move(d));
         }
         slots_.reserve(popts_.max_size);
@@ -237,7 +242,7 @@ public:
         } catch (const std::exception& e) {
             ec = make_error_code(errc::internal_error);
             diag = diagnostics{};
-            diag.server_message = e.what();
+            diag.client_message = e.what();
             return {};
         }
     }
@@ -314,7 +319,7 @@ private:
         }
         void on_reconnect(const reconnect_event& e) override {
             // The reasons connection::ensure_ready gives for a session found dead before use.
-            if (e.reason == "the server closed the connection" || e.reason == "ping failed")
+            if (e.cause == reconnect_cause::found_dead || e.cause == reconnect_cause::ping_failed)
                 p_->broken_.fetch_add(1, std::memory_order_relaxed);
             if (auto& o = p_->popts_.connection_observer) o->on_reconnect(e);
         }
@@ -378,7 +383,8 @@ private:
         if (!s.conn) s.conn = make_connection();
         for (int pass = 0; pass < 2; ++pass) {
             auto left = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
-            if (s.conn->ready(left, ec, diag)) return true;
+            // One connect attempt: the pool paces connects itself (single-flight, backoff).
+            if (s.conn->ready(call_options{left, true}, ec, diag)) return true;
             if (ec == errc::transaction_lost || ec == errc::session_state_lost) {
                 // The previous borrower's loss (it was told): the next one starts on a clean session.
                 s.conn->acknowledge_transaction_lost();
@@ -431,7 +437,7 @@ private:
             if (closing_) {
                 --waiting_;
                 ec = make_error_code(errc::not_connected);
-                diag.server_message = "the pool is shutting down";
+                diag.client_message = "the pool is shutting down";
                 return {};
             }
             const auto now = std::chrono::steady_clock::now();
@@ -528,24 +534,38 @@ private:
         if (last_error_) {
             m += last_error_.message();
             if (last_diag_.code) m += " [" + std::to_string(last_diag_.code) + "]";
-            if (!last_diag_.server_message.empty()) m += " (" + last_diag_.server_message + ")";
+            if (!last_diag_.client_message.empty()) m += " (" + last_diag_.client_message + ")";
         } else {
             m += "none since the last successful connect";
         }
-        diag.server_message = std::move(m);
+        diag.client_message = std::move(m);
+        diag.server_message = last_diag_.server_message;  // the server's own words, if it said any
     }
 
-    // By the handle's owner.
+    // By the handle's owner. The next borrower must get the registered session and nothing else:
+    // a session the borrower changed (SET, USE, user variables, temporary tables, locks, an open
+    // transaction, a run() callable) is reset with COM_RESET_CONNECTION and the registered session
+    // replayed, under reset_timeout; if that fails it is closed (the next borrow reconnects). An
+    // unchanged session costs nothing here.
     void give_back(slot& s, bool discard) noexcept {
         const std::uint64_t retries = take_retries(s);
-        const bool open = s.conn && s.conn->is_open();
-        // Never hand the next borrower someone else's open transaction: closing the session makes
-        // the server roll it back (the next borrow reconnects in place).
-        if (open && s.conn->in_transaction()) s.conn->close();
+        bool open = s.conn && s.conn->is_open();
+        bool reset = false, rolled_back = false, reset_failed = false;
+        if (open && !discard && s.conn->dirty()) {
+            rolled_back = s.conn->in_transaction();
+            diagnostics d;
+            reset = true;
+            if (!s.conn->reset_if_dirty(call_options{popts_.reset_timeout}, d)) reset_failed = true;
+        } else if (open && discard) {
+            s.conn->close();
+        }
         std::vector<std::unique_ptr<connection_type>> doomed;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             stats_.retries += retries;
+            if (reset) ++stats_.resets;
+            if (rolled_back) ++stats_.rolled_back_on_return;
+            if (reset_failed) ++stats_.reset_failures;
             s.in_use = false;
             s.handed_out = false;
             s.where = nullptr;
@@ -572,7 +592,7 @@ private:
             ok = validate_slot(s, until, ec, diag);
         } catch (const std::exception& e) {
             ec = make_error_code(errc::internal_error);
-            diag.server_message = e.what();
+            diag.client_message = e.what();
         }
         const std::uint64_t retries = take_retries(s);
         std::vector<std::unique_ptr<connection_type>> doomed;

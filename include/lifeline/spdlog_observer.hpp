@@ -38,9 +38,10 @@ public:
         if (options_.log_attempts) logger_->trace("lifeline {} attempt {}{}", e.endpoint, e.attempt, sql(e.sql));
     }
     void on_retry(const retry_event& e) override {
-        logger_->warn("lifeline {} retry after attempt {}: error {} ({}) in {}: {}; connection {}, outcome {}; "
+        logger_->warn("lifeline {} retry {}: error {} ({}) in {}: {}; connection {}, outcome {}; "
                       "waiting {} ms{}",
-                      e.endpoint, e.attempt, e.diag.code, server_text(e.diag.server_message), to_string(e.diag.where), e.reason,
+                      e.endpoint, e.attempt ? "after attempt " + std::to_string(e.attempt) : std::string("before the first attempt"),
+                      e.diag.code, server_text(e.diag.server_message), to_string(e.diag.where), e.reason,
                       to_string(e.what.connection), to_string(e.what.statement),
                       std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count(), sql(e.sql));
     }

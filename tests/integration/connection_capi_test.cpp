@@ -114,7 +114,7 @@ TEST_CASE("capi: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent",
     diagnostics d;
     {
         after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
-        db->execute("INSERT INTO ins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, ec, d);
+        db->execute("INSERT INTO ins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, {}, ec, d);
     }
     CHECK(ec == errc::outcome_unknown);
     CHECK(d.code == 2013);
@@ -186,7 +186,7 @@ TEST_CASE("capi: unregistered session state is reported, not silently dropped", 
     admin_kill(srv.where(), db->connection_id());
     std::error_code ec;
     diagnostics d;
-    db->query("SELECT @unregistered", lifeline::idempotent, ec, d);
+    db->query("SELECT @unregistered", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::session_state_lost);
     auto r = db->query("SELECT @unregistered", lifeline::idempotent);  // reported once, then fresh
     CHECK(r.scalar() == std::nullopt);
@@ -202,7 +202,7 @@ TEST_CASE("capi: a frozen server returns to the caller within its deadline + 10%
         std::error_code ec;
         diagnostics d;
         auto t0 = clk::now();
-        db->query("SELECT 1", lifeline::idempotent, ec, d, call_options{deadline});
+        db->query("SELECT 1", lifeline::idempotent, call_options{deadline}, ec, d);
         auto took = clk::now() - t0;
         INFO("deadline " << deadline.count() << " ms, took "
                          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
@@ -217,7 +217,7 @@ TEST_CASE("capi: a frozen server returns to the caller within its deadline + 10%
     std::error_code ec;
     diagnostics d;
     auto t0 = clk::now();
-    db->execute("DO 1", {}, ec, d, call_options{1500ms});
+    db->execute("DO 1", {}, call_options{1500ms}, ec, d);
     CHECK(clk::now() - t0 <= 1650ms);
     CHECK(ec == errc::outcome_unknown);
 }
@@ -240,7 +240,7 @@ TEST_CASE("capi: the retry budget stops retrying during a long outage and recove
     for (int i = 0; i < 40; ++i) {
         std::error_code ec;
         diagnostics d;
-        db->query("SELECT 1", lifeline::idempotent, ec, d);
+        db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
         CHECK(ec);
         if (ec == errc::retry_budget_exhausted) ++budget_stops;
     }
@@ -297,7 +297,7 @@ TEST_CASE("capi: a server that is down gives a typed error within the deadline",
     std::error_code ec;
     diagnostics d;
     auto t0 = clk::now();
-    db->query("SELECT 1", lifeline::idempotent, ec, d);
+    db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     auto took = clk::now() - t0;
     CHECK(ec);
     CHECK(took <= 1650ms);
@@ -317,9 +317,9 @@ TEST_CASE("capi: inside a transaction a lost connection is reported, never retri
     admin_kill(srv.where(), db->connection_id());
     std::error_code ec;
     diagnostics d;
-    db->execute("INSERT INTO ctxn VALUES (2)", lifeline::idempotent, ec, d);
+    db->execute("INSERT INTO ctxn VALUES (2)", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::transaction_lost);
-    db->execute("INSERT INTO ctxn VALUES (3)", {}, ec, d);
+    db->execute("INSERT INTO ctxn VALUES (3)", {}, {}, ec, d);
     CHECK(ec == errc::transaction_lost);  // the mysql_reconnect trap: no silent autocommit
     db->execute("ROLLBACK");              // the caller acknowledges and starts over
     db->execute("INSERT INTO ctxn VALUES (4)");
@@ -338,7 +338,7 @@ TEST_CASE("capi: a statement over max_allowed_packet is refused before it costs 
     std::string big = "INSERT INTO big_rows VALUES ('" + std::string(20u << 20, 'x') + "')";
     std::error_code ec;
     diagnostics d;
-    db->execute(big, lifeline::idempotent, ec, d);
+    db->execute(big, lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::statement_too_large);
     CHECK(db->connection_id() == id);  // still the same session: nothing was sent
     CHECK(db->query("SELECT 1", lifeline::idempotent).scalar() == std::optional<std::string>("1"));
@@ -377,13 +377,13 @@ TEST_CASE("capi: run() and connect() do not inherit an earlier statement's error
     auto db = make_db(srv);
     std::error_code ec;
     diagnostics d;
-    db->query("SELECT * FROM no_such_table", lifeline::idempotent, ec, d);
+    db->query("SELECT * FROM no_such_table", lifeline::idempotent, {}, ec, d);
     REQUIRE(ec == make_driver_error_code(1146));  // mysql_errno() now holds 1146
     auto id = db->connection_id();
-    db->connect(ec, d);
+    db->connect({}, ec, d);
     CHECK_FALSE(ec);
     int calls = 0;
-    db->run([&](MYSQL*) { ++calls; }, {}, ec, d);  // sends nothing
+    db->run([&](MYSQL*) { ++calls; }, {}, {}, ec, d);  // sends nothing
     CHECK_FALSE(ec);
     CHECK(calls == 1);
     CHECK(db->connection_id() == id);

@@ -118,7 +118,7 @@ TEST_CASE("jdbc: a frozen server returns to the caller within its deadline + 10%
     std::error_code ec;
     diagnostics d;
     auto t0 = std::chrono::steady_clock::now();
-    db->query("SELECT 1", lifeline::idempotent, ec, d, call_options{1500ms});
+    db->query("SELECT 1", lifeline::idempotent, call_options{1500ms}, ec, d);
     auto took = std::chrono::steady_clock::now() - t0;
     INFO("took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
     CHECK(ec == errc::deadline_exceeded);
@@ -138,7 +138,7 @@ TEST_CASE("jdbc: a non-idempotent INSERT hit by KILL CONNECTION is not re-sent",
     diagnostics d;
     {
         after killer(0ms, [&] { admin_kill_when_busy(srv.where(), id); });
-        db->execute("INSERT INTO jins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, ec, d);
+        db->execute("INSERT INTO jins_kill (v) SELECT 1 FROM (SELECT SLEEP(1)) AS s", {}, {}, ec, d);
     }
     CHECK(ec == errc::outcome_unknown);
     auto rows = count_rows(srv, "jins_kill");
@@ -194,9 +194,9 @@ TEST_CASE("jdbc: inside a transaction a lost connection is reported, never retri
     admin_kill(srv.where(), db->connection_id());
     std::error_code ec;
     diagnostics d;
-    db->execute("INSERT INTO jtxn VALUES (2)", lifeline::idempotent, ec, d);
+    db->execute("INSERT INTO jtxn VALUES (2)", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::transaction_lost);
-    db->execute("INSERT INTO jtxn VALUES (3)", {}, ec, d);
+    db->execute("INSERT INTO jtxn VALUES (3)", {}, {}, ec, d);
     CHECK(ec == errc::transaction_lost);  // not silently in autocommit on a new connection
     CHECK(count_rows(srv, "jtxn") == "0");
 }

@@ -1,6 +1,6 @@
 // The retry loop and the health-check state machine, driven by a scripted fake driver and an
 // injected clock: no server, deterministic.
-#include "fake_driver.hpp"
+#include "fake_fixture.hpp"
 
 #include <lifeline/connection.hpp>
 
@@ -14,32 +14,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A copyable handle on one manual clock: the test advances it, the connection sleeps on it.
-struct shared_clock {
-    std::shared_ptr<manual_clock> c = std::make_shared<manual_clock>();
-    steady_time now() const { return c->now(); }
-    void sleep_for(duration d) const { c->advance(d); }
-};
-
-struct test_policy : default_policy {
-    using clock_type = shared_clock;
-    test_policy() {
-        health.ping_after_idle = 1s;
-        retry.deadline = 10s;
-        retry.max_attempts = 4;
-        budget.min_retries_per_second = 1000;  // unit tests exercise the budget explicitly
-    }
-};
-
-using fake_connection = connection<fake, test_policy>;
-
-connect_options opts() {
-    connect_options o;
-    o.host = "fake";
-    o.port = 1;
-    o.user = "u";
-    return o;
-}
+using test_policy = fake_policy;
+using fixture = basic_fake_fixture<>;
+using fake_connection = fixture::connection_type;
+connect_options opts() { return fake_options(); }
 
 fault lost_in_read(bool applied) {
     fault f;
@@ -48,21 +26,6 @@ fault lost_in_read(bool applied) {
     f.applied = applied;
     return f;
 }
-
-struct fixture {
-    fake_server srv;
-    shared_clock clock;
-    std::shared_ptr<retry_budget> budget;
-    std::unique_ptr<fake_connection> db;
-    fixture(test_policy p = {}) {
-        fake_server::current() = &srv;
-        db = std::make_unique<fake_connection>(opts(), p, fake_connection::session_spec{}, clock);
-        budget = std::make_shared<retry_budget>(p.budget);
-        db->set_retry_budget(budget);
-        db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
-    }
-    ~fixture() { fake_server::current() = nullptr; }
-};
 
 }  // namespace
 
@@ -85,7 +48,7 @@ TEST_CASE("a non-idempotent write with an unknown outcome is never re-sent", "[u
     f.srv.execute_faults.push_back(lost_in_read(true));
     std::error_code ec;
     diagnostics d;
-    f.db->execute("INSERT INTO t VALUES (1)", {}, ec, d);
+    f.db->execute("INSERT INTO t VALUES (1)", {}, {}, ec, d);
     CHECK(ec == errc::outcome_unknown);
     CHECK(d.code == 2013);
     CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);  // exactly what the caller was told: maybe
@@ -135,7 +98,7 @@ TEST_CASE("the caller's check decides an unknown write: applied -> done, not app
         f.srv.execute_faults.push_back(lost_in_read(true));
         std::error_code ec;
         diagnostics d;
-        f.db->execute("INSERT INTO t VALUES (1)", verify_with([&](fake_session*) { return write_check::unknown; }), ec, d);
+        f.db->execute("INSERT INTO t VALUES (1)", verify_with([&](fake_session*) { return write_check::unknown; }), {}, ec, d);
         CHECK(ec == errc::outcome_unknown);
         CHECK(f.srv.applied["INSERT INTO t VALUES (1)"] == 1);
     }
@@ -148,11 +111,11 @@ TEST_CASE("inside an open transaction a single statement is never retried", "[un
     f.srv.execute_faults.push_back(lost_in_read(false));
     std::error_code ec;
     diagnostics d;
-    f.db->query("SELECT v FROM t", lifeline::idempotent, ec, d);
+    f.db->query("SELECT v FROM t", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::transaction_lost);
     CHECK(f.srv.applied["SELECT v FROM t"] == 0);
     // The next statement must not silently run in autocommit on a new connection.
-    f.db->execute("INSERT INTO t VALUES (2)", {}, ec, d);
+    f.db->execute("INSERT INTO t VALUES (2)", {}, {}, ec, d);
     CHECK(ec == errc::transaction_lost);
     CHECK(f.srv.applied.count("INSERT INTO t VALUES (2)") == 0);
     // Until the caller starts over.
@@ -173,7 +136,7 @@ TEST_CASE("KILL QUERY / statement timeout: no retry, and the connection is kept"
         f.srv.execute_faults.push_back(k);
         std::error_code ec;
         diagnostics d;
-        f.db->query("SELECT SLEEP(5)", lifeline::idempotent, ec, d);
+        f.db->query("SELECT SLEEP(5)", lifeline::idempotent, {}, ec, d);
         CHECK(ec == make_driver_error_code(code));
         CHECK(f.srv.connects == 1);
         CHECK(f.db->is_open());
@@ -189,7 +152,7 @@ TEST_CASE("a statement too large is reported as such, not retried", "[unit][retr
     f.srv.execute_faults.push_back(big);
     std::error_code ec;
     diagnostics d;
-    f.db->execute("INSERT INTO t VALUES ('...')", lifeline::idempotent, ec, d);
+    f.db->execute("INSERT INTO t VALUES ('...')", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::statement_too_large);
     CHECK(d.code == 1153);
 }
@@ -200,9 +163,10 @@ TEST_CASE("a statement over max_allowed_packet is refused before sending", "[uni
     std::string big = "INSERT INTO t VALUES ('" + std::string(2 << 20, 'x') + "')";
     std::error_code ec;
     diagnostics d;
-    f.db->execute(big, lifeline::idempotent, ec, d);
+    f.db->execute(big, lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::statement_too_large);
-    CHECK(d.server_message.find("nothing was sent") != std::string::npos);
+    CHECK(d.client_message.find("nothing was sent") != std::string::npos);
+    CHECK(d.server_message.empty());  // lifeline's words never pose as the server's
     CHECK(f.srv.applied.count(big) == 0);
     CHECK(f.srv.connects == 1);  // the connection is kept
     CHECK(f.db->is_open());
@@ -244,7 +208,9 @@ TEST_CASE("registered session state is replayed on every new connection", "[unit
     gone.where = phase::send;
     f.srv.execute_faults.push_back(gone);
     f.db->query("SELECT @app", lifeline::idempotent);
-    std::vector<std::string> expected = {"exec:SELECT @app", "connect", "exec:SET time_zone = '+00:00'",
+    // The registered settings go in one SET (one round trip), then the caller's statements.
+    std::vector<std::string> expected = {"exec:SELECT @app", "connect",
+                                         "exec:SET time_zone = '+00:00', session_track_state_change = ON",
                                          "exec:SET @app = 'lifeline'"};
     REQUIRE(f.srv.log.size() >= expected.size());
     CHECK(std::vector<std::string>(f.srv.log.begin(), f.srv.log.begin() + 4) == expected);
@@ -259,10 +225,10 @@ TEST_CASE("unregistered session state makes a reconnect report instead of contin
     f.db->native()->kill_idle();
     std::error_code ec;
     diagnostics d;
-    f.db->query("SELECT @x", lifeline::idempotent, ec, d);
+    f.db->query("SELECT @x", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::session_state_lost);
     // Reported once; the caller can go on with a fresh session.
-    f.db->query("SELECT @x", lifeline::idempotent, ec, d);
+    f.db->query("SELECT @x", lifeline::idempotent, {}, ec, d);
     CHECK_FALSE(ec);
 }
 
@@ -281,7 +247,7 @@ TEST_CASE("one deadline covers connects, backoff and attempts", "[unit][retry]")
     auto t0 = f.clock.now();
     std::error_code ec;
     diagnostics d;
-    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     auto waited = f.clock.now() - t0;
     CHECK(ec == errc::deadline_exceeded);
     CHECK(waited <= 3s);
@@ -298,10 +264,11 @@ TEST_CASE("success after failed connects reports success, not the last connect e
     }
     std::error_code ec;
     diagnostics d;
-    auto r = f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    auto r = f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     CHECK_FALSE(ec);
     CHECK(d.code == 0);
-    CHECK(r.attempts == 3);
+    CHECK(r.attempts == 1);  // attempts count sends; the two refused connects sent nothing
+    CHECK(f.srv.connects == 3);
     CHECK(r.scalar() == std::optional<std::string>("1"));
 }
 
@@ -314,7 +281,7 @@ TEST_CASE("access denied at connect is not retried", "[unit][retry]") {
     f.srv.connect_faults.push_back(denied);
     std::error_code ec;
     diagnostics d;
-    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     CHECK(ec == make_driver_error_code(1045));
     CHECK(d.where == phase::connect);
     CHECK(f.srv.connects == 1);
@@ -334,7 +301,7 @@ TEST_CASE("the retry budget stops retries in a long outage and recovers after", 
         f.srv.execute_faults.push_back(again);
         std::error_code ec;
         diagnostics d;
-        auto r = f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+        auto r = f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
         if (ec == errc::retry_budget_exhausted) ++exhausted;
         if (r.attempts > 1) ++retried;
         f.srv.execute_faults.clear();
@@ -361,7 +328,7 @@ TEST_CASE("the circuit breaker opens after repeated connect failures", "[unit][r
     }
     std::error_code ec;
     diagnostics d;
-    f.db->query("SELECT 1", lifeline::idempotent, ec, d);
+    f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::circuit_open);
     CHECK(f.srv.connects == 3);
 }
@@ -371,7 +338,7 @@ TEST_CASE("a driver that turns OPT_RECONNECT on is refused", "[unit][retry]") {
     f.srv.reconnect_option = true;
     std::error_code ec;
     diagnostics d;
-    f.db->connect(ec, d);
+    f.db->connect({}, ec, d);
     CHECK(ec == errc::invalid_option);
     CHECK(!f.db->is_open());
 }
@@ -388,7 +355,7 @@ TEST_CASE("run() wraps existing code: it is re-run only under the declaration", 
             ++calls;
             fake_exec(s, "UPDATE t SET v = v + 1");
         },
-        {}, ec, d);
+        {}, {}, ec, d);
     CHECK(ec == errc::outcome_unknown);
     CHECK(calls == 1);
     f.srv.execute_faults.push_back(lost_in_read(true));
@@ -445,12 +412,12 @@ TEST_CASE("prepared statements: a wrong parameter count is refused before sendin
     auto ins = f.db->prepare("INSERT INTO t VALUES (?, ?)");
     std::error_code ec;
     diagnostics d;
-    f.db->execute(ins, {std::string("only one")}, {}, ec, d);
+    f.db->execute(ins, {std::string("only one")}, {}, {}, ec, d);
     CHECK(ec == errc::invalid_option);
-    CHECK(d.server_message.find("takes 2 parameter(s), 1 given") != std::string::npos);
+    CHECK(d.client_message.find("takes 2 parameter(s), 1 given") != std::string::npos);
     for (auto& kv : f.srv.applied) CHECK(kv.first.rfind("INSERT", 0) != 0);  // nothing of it ran
     lifeline::prepared_statement foreign;
-    f.db->execute(foreign, {}, {}, ec, d);
+    f.db->execute(foreign, {}, {}, {}, ec, d);
     CHECK(ec == errc::invalid_option);
 }
 

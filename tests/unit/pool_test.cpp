@@ -1,6 +1,6 @@
 // lifeline::pool over the scripted fake driver, with real threads. Catch2's assertions are not
 // thread-safe: threads count into atomics, the test asserts after joining them.
-#include "fake_driver.hpp"
+#include "fake_fixture.hpp"
 
 #include <lifeline/pool.hpp>
 
@@ -12,105 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-namespace lifeline::test {
-struct pool_fake;  // the fake driver made thread-safe, with a switch to take the server down
-}
-
-namespace {
-
-// One fake server for every thread: the fake driver's calls run under one mutex (it is not
-// thread-safe), except for connect's delay, so concurrent connects are visible.
-struct shared_fake {
-    std::mutex m;
-    lifeline::test::fake_server srv;
-    std::set<lifeline::test::fake_session*> sessions;  // open ones, to "restart" the server
-    std::atomic<bool> down{false};
-    std::atomic<int> in_flight{0}, max_in_flight{0}, connect_attempts{0};
-    std::atomic<int> connect_delay_ms{2};
-
-    static shared_fake& get() {
-        static shared_fake f;
-        return f;
-    }
-    void reset() {
-        std::lock_guard<std::mutex> lock(m);
-        srv = lifeline::test::fake_server{};
-        lifeline::test::fake_server::current() = &srv;
-        down = false;
-        in_flight = max_in_flight = connect_attempts = 0;
-        connect_delay_ms = 2;
-    }
-    // The server restarts: every session's server end is closed.
-    void kill_all() {
-        std::lock_guard<std::mutex> lock(m);
-        for (auto* s : sessions) s->kill_idle();
-    }
-};
-
-}  // namespace
-
-template <>
-struct lifeline::driver_traits<lifeline::test::pool_fake> {
-    using base = driver_traits<test::fake>;
-    using session_type = base::session_type;
-    using native_handle = base::native_handle;
-    static constexpr const char* name = "pool_fake";
-
-    static bool connect(session_type& s, const connect_options& o, std::chrono::milliseconds t, diagnostics& d) {
-        auto& f = shared_fake::get();
-        const int now = ++f.in_flight;
-        int seen = f.max_in_flight.load();
-        while (now > seen && !f.max_in_flight.compare_exchange_weak(seen, now)) {
-        }
-        ++f.connect_attempts;
-        std::this_thread::sleep_for(std::chrono::milliseconds(f.connect_delay_ms.load()));
-        bool ok = false;
-        {
-            std::lock_guard<std::mutex> lock(f.m);
-            f.sessions.erase(&s);
-            if (f.down) {
-                s.reset();
-                d = diagnostics{};
-                d.code = 2003;
-                d.sqlstate = "HY000";
-                d.where = phase::connect;
-                d.server_message = "Can't connect to MySQL server on 'fake' (111)";
-                d.driver = "fake";
-            } else {
-                ok = base::connect(s, o, t, d);
-                if (ok) f.sessions.insert(&s);
-            }
-        }
-        --f.in_flight;
-        return ok;
-    }
-    static void close(session_type& s) noexcept {
-        auto& f = shared_fake::get();
-        std::lock_guard<std::mutex> lock(f.m);
-        f.sessions.erase(&s);
-        base::close(s);
-    }
-    static bool is_open(const session_type& s) noexcept { return base::is_open(s); }
-    static native_handle native(session_type& s) noexcept { return base::native(s); }
-    static int socket_fd(const session_type& s) noexcept { return base::socket_fd(s); }
-    static bool ping(session_type& s, diagnostics& d) {
-        std::lock_guard<std::mutex> lock(shared_fake::get().m);
-        return base::ping(s, d);
-    }
-    static bool execute(session_type& s, std::string_view sql, result* r, diagnostics& d) {
-        std::lock_guard<std::mutex> lock(shared_fake::get().m);
-        return base::execute(s, sql, r, d);
-    }
-    template <class F, class Out>
-    static bool invoke(session_type& s, F& f, Out& out, diagnostics& d) {
-        return base::invoke(s, f, out, d);  // user code locks itself (see exec below)
-    }
-    static bool in_transaction(const session_type& s) noexcept { return base::in_transaction(s); }
-    static bool reconnect_option_enabled(session_type&) noexcept { return false; }
-    static bool untracked_state_changed(session_type& s) noexcept { return base::untracked_state_changed(s); }
-    static std::uint64_t connection_id(session_type& s) noexcept { return base::connection_id(s); }
-};
 
 using namespace lifeline;
 using namespace lifeline::test;
@@ -128,7 +29,7 @@ struct fast_policy : default_policy {
     }
 };
 
-using fake_pool = pool<pool_fake, fast_policy>;
+using fake_pool = pool<fake, fast_policy>;
 
 connect_options opts() {
     connect_options o;
@@ -150,10 +51,15 @@ pool_options popts(std::size_t min_size, std::size_t max_size) {
     return p;
 }
 
+// One fake server for every thread (the fake is thread-safe), with a switch to take it down.
 struct fixture {
-    fixture() { shared_fake::get().reset(); }
+    fake_server srv;
+    fake_server& fake = srv;
+    fixture() {
+        srv.connect_delay_ms = 2;  // concurrent connects overlap visibly
+        fake_server::current() = &srv;
+    }
     ~fixture() { fake_server::current() = nullptr; }
-    shared_fake& fake = shared_fake::get();
 };
 
 std::string invalid_message(const pool_options& po) {
@@ -161,7 +67,7 @@ std::string invalid_message(const pool_options& po) {
         fake_pool p(opts(), po);
     } catch (const lifeline::error& e) {
         CHECK(e.code() == errc::invalid_option);
-        return e.diag().server_message;
+        return e.diag().client_message;
     }
     return "(no exception)";
 }
@@ -220,7 +126,7 @@ TEST_CASE("a returned connection is reused; stats follow", "[unit][pool]") {
     CHECK(c->connection_id() == id);
     CHECK(f.fake.connect_attempts == 1);
     CHECK(p.stats().borrows == 2);
-    pool<pool_fake, fast_policy>::pooled moved = std::move(c);
+    pool<fake, fast_policy>::pooled moved = std::move(c);
     CHECK_FALSE(c);
     CHECK(moved);
     moved.discard();  // closed instead of reused
@@ -242,7 +148,7 @@ TEST_CASE("an exhausted pool says so, with its state", "[unit][pool]") {
     CHECK(ec == errc::pool_exhausted);
     CHECK(took >= 50ms);
     CHECK(took < 5s);
-    CHECK_THAT(d.server_message, Catch::Contains("in_use=1") && Catch::Contains("idle=0") &&
+    CHECK_THAT(d.client_message, Catch::Contains("in_use=1") && Catch::Contains("idle=0") &&
                                      Catch::Contains("waiting=0") && Catch::Contains("max=1") &&
                                      Catch::Contains("last connect error: none"));
     CHECK_THROWS_AS(p.borrow(10ms), lifeline::error);
@@ -272,7 +178,8 @@ TEST_CASE("a stopped server gives pool_exhausted naming the last connect error",
     CHECK(ec == errc::pool_exhausted);
     CHECK(took < 5s);
     CHECK(d.code == 2003);
-    CHECK_THAT(d.server_message, Catch::Contains("Can't connect") && Catch::Contains("[2003]"));
+    CHECK_THAT(d.client_message, Catch::Contains("[2003]"));
+    CHECK_THAT(d.server_message, Catch::Contains("Can't connect"));  // the server's words, apart
     CHECK(p.stats().connect_failures >= 1);
     // Back up: the next borrow connects.
     f.fake.down = false;
@@ -286,7 +193,7 @@ TEST_CASE("a borrow never outlives its timeout, even with no backoff between con
     fast_policy fp;
     fp.backoff.initial = fp.backoff.max = 1us;  // the pool may connect again at once
     fp.backoff.kind = jitter::none;
-    pool<pool_fake, fast_policy> p(opts(), popts(0, 2), fp);
+    pool<fake, fast_policy> p(opts(), popts(0, 2), fp);
     std::error_code ec;
     diagnostics d;
     const auto t0 = std::chrono::steady_clock::now();
@@ -404,18 +311,18 @@ TEST_CASE("the next borrower does not inherit a lost transaction", "[unit][pool]
             fl.sqlstate = breaks ? "HY000" : "40001";
             fl.breaks_connection = breaks;
             {
-                std::lock_guard<std::mutex> lock(f.fake.m);
-                f.fake.srv.execute_faults.push_back(fl);
+                std::lock_guard<std::recursive_mutex> lock(f.fake.m);
+                f.fake.execute_faults.push_back(fl);
             }
             std::error_code ec;
             diagnostics d;
-            c->execute("INSERT INTO t VALUES (1)", {}, ec, d);
+            c->execute("INSERT INTO t VALUES (1)", {}, {}, ec, d);
             CHECK(ec == errc::transaction_lost);
         }
         auto c = p.borrow(1s);
         std::error_code ec;
         diagnostics d;
-        auto r = c->query("SELECT 1", lifeline::idempotent, ec, d);
+        auto r = c->query("SELECT 1", lifeline::idempotent, {}, ec, d);
         CHECK_FALSE(ec);
         CHECK(r.scalar() == std::optional<std::string>("1"));
     }
@@ -441,7 +348,7 @@ TEST_CASE("8 threads borrow and return; never more than max_size out", "[unit][p
                 int seen = max_out.load();
                 while (now > seen && !max_out.compare_exchange_weak(seen, now)) {
                 }
-                c->query("SELECT 1", lifeline::idempotent, ec, d);
+                c->query("SELECT 1", lifeline::idempotent, {}, ec, d);
                 if (ec) ++failed;
                 else ++ok;
                 --out;
@@ -548,7 +455,7 @@ TEST_CASE("the background thread refills, evicts and reports leaks while threads
                     ++failed;
                     continue;
                 }
-                c->query("SELECT 1", lifeline::idempotent, ec, d);
+                c->query("SELECT 1", lifeline::idempotent, {}, ec, d);
                 if (ec) ++failed;
                 else ++ok;
                 if (i == 0 && n == 0) std::this_thread::sleep_for(40ms);  // one leak

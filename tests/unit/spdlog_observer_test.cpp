@@ -2,7 +2,7 @@
 // into an in-memory sink. Proves README's promise for lifeline/spdlog_observer.hpp: retries,
 // reconnects and give-ups are logged at their levels with the reason and the error code; the
 // password never appears; SQL text appears only with log_sql = true, truncated to max_sql.
-#include "fake_driver.hpp"
+#include "fake_fixture.hpp"
 
 #include <lifeline/connection.hpp>
 #include <lifeline/spdlog_observer.hpp>
@@ -125,22 +125,7 @@ struct log_capture {
 
 // --- the connection under test (as in connection_test.cpp) ------------------------------------
 
-struct shared_clock {
-    std::shared_ptr<manual_clock> c = std::make_shared<manual_clock>();
-    steady_time now() const { return c->now(); }
-    void sleep_for(duration d) const { c->advance(d); }
-};
-
-struct test_policy : default_policy {
-    using clock_type = shared_clock;
-    test_policy() {
-        health.ping_after_idle = 1s;
-        retry.deadline = 10s;
-        retry.max_attempts = 4;
-        budget.min_retries_per_second = 1000;
-    }
-};
-
+using test_policy = fake_policy;
 using fake_connection = connection<fake, test_policy>;
 
 connect_options opts() {
@@ -162,20 +147,12 @@ fault lost_in_read(bool applied) {
     return f;
 }
 
-struct fixture {
-    fake_server srv;
-    shared_clock clock;
+struct fixture : fake_fixture {
     log_capture log;
-    std::unique_ptr<fake_connection> db;
-    explicit fixture(spdlog_observer::options o = {}, test_policy p = {}) {
-        fake_server::current() = &srv;
-        db = std::make_unique<fake_connection>(opts(), p, fake_connection::session_spec{}, clock);
-        db->set_retry_budget(std::make_shared<retry_budget>(p.budget));
-        db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
+    explicit fixture(spdlog_observer::options o = {}, test_policy p = {}) : fake_fixture(p, {}, opts()) {
         db->set_observer(std::make_shared<spdlog_observer>(log.logger, o));
         db->session().statements = {"SET @app = 'lifeline'"};
     }
-    ~fixture() { fake_server::current() = nullptr; }
 };
 
 // Runs the whole story (connect, success, retry, reconnects, ping, give-up) with the given
@@ -265,7 +242,7 @@ std::vector<line> tell_the_story(fixture& f, const std::string& select_sql, cons
         CHECK(contains(ls[0].text, "CR_CONN_HOST_ERROR (2003)"));
         CHECK(ls[1].level == spdlog::level::warn);
         // Quoted parts of the server's text are redacted without log_sql; "Can't" is not a quote.
-        CHECK(contains(ls[1].text, prefix + "retry after attempt 1: error 2003 (Can't connect to server on " +
+        CHECK(contains(ls[1].text, prefix + "retry before the first attempt: error 2003 (Can't connect to server on " +
                                             std::string(log_sql ? "'db.example'" : "'?'") +
                                             " (111)) in connect: connect failed; connection broken, "
                                             "outcome not_executed; waiting "));
@@ -278,7 +255,7 @@ std::vector<line> tell_the_story(fixture& f, const std::string& select_sql, cons
     f.srv.execute_faults.push_back(lost_in_read(true));
     std::error_code ec;
     diagnostics d;
-    f.db->execute(insert_sql, {}, ec, d);
+    f.db->execute(insert_sql, {}, {}, ec, d);
     CHECK(ec == errc::outcome_unknown);
     CHECK(f.srv.applied[insert_sql] == 1);
     {
@@ -465,7 +442,7 @@ TEST_CASE("a give-up with lifeline's own verdict names the driver's error number
     f.srv.execute_faults.push_back(lost_in_read(true));
     std::error_code ec;
     diagnostics d;
-    f.db->execute("INSERT INTO t VALUES (1)", {}, ec, d);
+    f.db->execute("INSERT INTO t VALUES (1)", {}, {}, ec, d);
     REQUIRE(ec == errc::outcome_unknown);
     REQUIRE(d.code == 2013);
     auto ls = above_trace(f.log.fresh());
@@ -489,7 +466,7 @@ TEST_CASE("without log_sql, SQL echoed in the server's message is not logged eit
     f.srv.execute_faults.push_back(syntax);
     std::error_code ec;
     diagnostics d;
-    f.db->query(std::string("SELEC '") + needle + "'", lifeline::idempotent, ec, d);
+    f.db->query(std::string("SELEC '") + needle + "'", lifeline::idempotent, {}, ec, d);
     REQUIRE(ec == make_driver_error_code(1064));
     for (const auto& l : f.log.all()) {
         INFO(l.formatted);

@@ -5,13 +5,10 @@
 // transaction change that; apply_rule() below implements the rules, classify() uses both.
 // Numbers and symbols are checked against MariaDB Connector/C's errmsg.h and mysqld_error.h and
 // the MySQL/MariaDB error references cited per row. Comments say why a row is what it is.
-//
-// Included by lifeline/classification.hpp after it declares the enums (so either header can be
-// included first: this one pulls in classification.hpp, which includes this one back).
-#include <lifeline/classification.hpp>
-
 #ifndef LIFELINE_DETAIL_ERROR_TABLE_HPP
 #define LIFELINE_DETAIL_ERROR_TABLE_HPP
+
+#include <lifeline/detail/classification_types.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -20,3 +20,25 @@ inline bool starts_with_keyword(std::string_view sql, std::string_view kw) noexc
 }  // namespace lifeline::detail
 
 #endif  // LIFELINE_DETAIL_SQL_TEXT_HPP
+
+// --- interim: replaced by describe_statement() (the statement lexer) ---------------------------
+#ifndef LIFELINE_DETAIL_SQL_TEXT_EFFECTS
+#define LIFELINE_DETAIL_SQL_TEXT_EFFECTS
+namespace lifeline::detail {
+
+// BEGIN / START TRANSACTION / ROLLBACK (not ROLLBACK TO SAVEPOINT): the caller starts over, which
+// acknowledges an earlier errc::transaction_lost.
+inline bool acknowledges_transaction_loss(std::string_view sql) noexcept {
+    if (starts_with_keyword(sql, "BEGIN") || starts_with_keyword(sql, "START TRANSACTION")) return true;
+    return starts_with_keyword(sql, "ROLLBACK") && !starts_with_keyword(sql, "ROLLBACK TO");
+}
+
+// Conservative: anything but a plain SELECT/INSERT/UPDATE/DELETE may change the session.
+inline bool changes_session(std::string_view sql) noexcept {
+    for (std::string_view kw : {"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE"})
+        if (starts_with_keyword(sql, kw)) return sql.find('@') != std::string_view::npos;
+    return true;
+}
+
+}  // namespace lifeline::detail
+#endif

@@ -1,0 +1,398 @@
+// lifeline — the blocking I/O layer: executes the engines' actions on one driver session.
+//
+// It decides nothing (that is the engines' job, engine_core.hpp); it runs one step and reports what
+// happened as an engine event. Every blocking driver call it makes — connect, the session-restore
+// statements, ping, the statement or callable, the verification check, fencing, ROLLBACK, COMMIT,
+// the token lookup, the marker cleanup, the pool's reset — runs under the caller's deadline: the
+// watchdog (watchdog.hpp) shuts the socket down when it passes, so no call outlives it.
+#ifndef LIFELINE_DETAIL_SESSION_IO_HPP
+#define LIFELINE_DETAIL_SESSION_IO_HPP
+
+#include <lifeline/deadline.hpp>
+#include <lifeline/detail/engine_core.hpp>
+#include <lifeline/detail/session_sql.hpp>
+#include <lifeline/detail/socket_probe.hpp>
+#include <lifeline/detail/transaction_engine.hpp>
+#include <lifeline/detail/watchdog.hpp>
+#include <lifeline/detail/wire_counter.hpp>
+#include <lifeline/driver_traits.hpp>
+#include <lifeline/options.hpp>
+#include <lifeline/result.hpp>
+#include <lifeline/session.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace lifeline::detail {
+
+// Optional driver members (driver_traits.hpp documents them).
+template <class T, class = void>
+struct has_wire_bytes : std::false_type {};
+template <class T>
+struct has_wire_bytes<T, std::void_t<decltype(T::wire_bytes(std::declval<typename T::session_type&>()))>> : std::true_type {};
+template <class T, class = void>
+struct has_reset_session : std::false_type {};
+template <class T>
+struct has_reset_session<T, std::void_t<decltype(T::reset_session(std::declval<typename T::session_type&>(),
+                                                                   std::declval<diagnostics&>()))>> : std::true_type {};
+template <class T, class = void>
+struct has_session_changed : std::false_type {};
+template <class T>
+struct has_session_changed<T, std::void_t<decltype(T::session_changed(std::declval<typename T::session_type&>()))>>
+    : std::true_type {};
+
+template <class Driver, class Clock>
+class session_io {
+public:
+    using traits = driver_traits<Driver>;
+    using native_handle = typename traits::native_handle;
+    using spec_type = basic_session<native_handle>;
+
+    session_io(const connect_options& options, Clock& clock)
+        : options_(options), clock_(clock), slot_(watchdog::instance().make_slot()) {}
+    session_io(const session_io&) = delete;
+    session_io& operator=(const session_io&) = delete;
+    ~session_io() { close(); }
+
+    typename traits::session_type& session() noexcept { return session_; }
+    const typename traits::session_type& session() const noexcept { return session_; }
+    bool open() const noexcept { return traits::is_open(session_); }
+    native_handle native() noexcept { return traits::native(session_); }
+
+    // Closes lifeline's prepared statements, then the session (the server rolls back an open
+    // transaction).
+    void close() noexcept {
+        if constexpr (has_prepare<traits>::value) {
+            for (auto& h : statements_)
+                if (h) traits::close_statement(*h);
+            statements_.clear();
+        }
+        if (traits::is_open(session_)) traits::close(session_);
+        dirty_ = false;
+    }
+
+    socket_status probe(bool enabled) const noexcept {
+        return enabled ? probe_socket(traits::socket_fd(session_)) : socket_status::unknown;
+    }
+
+    pinged ping(const deadline& bound) {
+        pinged e;
+        bool cut = false;
+        e.ok = guarded(bound, cut, [&] { return traits::ping(session_, e.diag); });
+        if (cut) cut_account(e.diag, "ping");
+        return e;
+    }
+
+    // Connect, restore the registered session, learn the session's facts.
+    connected connect(const deadline& bound, const spec_type& spec, std::uint64_t seed) {
+        connected e;
+        close();
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(bound.remaining(clock_.now()));
+        const auto budget = std::max(std::chrono::milliseconds(1), std::min(options_.connect_timeout, left));
+        if (!traits::connect(session_, options_, budget, e.diag)) {
+            e.diag.where = phase::connect;
+            close();
+            return e;
+        }
+        if (traits::reconnect_option_enabled(session_)) {
+            e.ok = true;
+            e.reconnect_option = true;
+            close();
+            return e;
+        }
+        if (!restore(bound, spec, e.diag)) {
+            e.diag.where = phase::connect;
+            close();
+            return e;
+        }
+        session_facts facts;
+        if (!learn(bound, facts, e.diag)) {
+            e.diag.where = phase::connect;
+            close();
+            return e;
+        }
+        e.ok = true;
+        e.session = facts.session;
+        e.wait_timeout = facts.wait_timeout;
+        e.max_allowed_packet = facts.max_allowed_packet;
+        e.seed = seed;
+        dirty_ = false;
+        return e;
+    }
+
+    // On the current session: is `target` (an old session of ours) still on the server? KILL it.
+    fenced fence(std::uint64_t target, const deadline& bound) {
+        fenced e;
+        result r;
+        bool cut = false;
+        const std::string who = fence_lookup_sql(target);
+        if (!guarded(bound, cut, [&] { return traits::execute(session_, who, &r, e.diag); })) {
+            e.result = (cut || broken(e.diag)) ? fence_result::connection_lost : fence_result::failed;
+            return e;
+        }
+        if (r.rows.empty()) {
+            e.result = fence_result::gone;
+            return e;
+        }
+        // Never KILL a session that is not this account's (ids are per server process; this is a
+        // second line of defence behind the server identity check).
+        if (r.scalar() != std::optional<std::string>(options_.user)) {
+            e.result = fence_result::not_ours;
+            return e;
+        }
+        const std::string kill = kill_sql(target);
+        if (guarded(bound, cut, [&] { return traits::execute(session_, kill, nullptr, e.diag); }) ||
+            e.diag.code == 1094 /* ER_NO_SUCH_THREAD: gone meanwhile */) {
+            e.result = fence_result::killed;
+            e.diag = diagnostics{};
+            return e;
+        }
+        e.result = (cut || broken(e.diag)) ? fence_result::connection_lost : fence_result::failed;
+        return e;
+    }
+
+    // One attempt. call(attempted&) -> bool runs the statement or callable and fills e.diag (and,
+    // if it knows, e.nothing_ran / e.usage_error). black_box: a run() callable.
+    template <class Call>
+    attempted attempt(const deadline& bound, bool black_box, bool guard_state, Call&& call) {
+        attempted e;
+        e.in_txn_before = traits::in_transaction(session_);
+        std::optional<std::uint64_t> before;
+        if (black_box) before = wire_bytes();
+        e.ok = guarded(bound, e.cut, [&] { return call(e); });
+        e.open_after = traits::is_open(session_);
+        if (e.open_after) e.in_txn_after = traits::in_transaction(session_);
+        if (e.ok) {
+            if (guard_state) e.untracked_change = traits::untracked_state_changed(session_);
+            if constexpr (has_session_changed<traits>::value) dirty_ = dirty_ || traits::session_changed(session_);
+            if (black_box) dirty_ = true;  // whatever it did to the session, lifeline cannot see it
+            return e;
+        }
+        if (e.cut) cut_account(e.diag, "the statement");
+        if (black_box) {
+            const std::optional<std::uint64_t> after = wire_bytes();
+            e.reached = (before && after) ? (*before == *after ? reach::none : reach::some) : reach::unknown;
+            dirty_ = true;
+        }
+        return e;
+    }
+
+    // The caller's verification check, on a fresh session, under the deadline.
+    template <class Check>
+    verified verify(const deadline& bound, Check&& check) {
+        verified e;
+        bool cut = false, threw = false;
+        guarded(bound, cut, [&] {
+            try {
+                e.check = check(traits::native(session_));
+            } catch (...) {
+                threw = true;
+            }
+            return true;
+        });
+        if (cut || threw) {
+            e.failed = true;
+            e.connection_lost = cut || probe_socket(traits::socket_fd(session_)) == socket_status::dead;
+            e.diag.client_message = cut ? "the verification check was cut by the deadline" : "the verification check threw";
+        }
+        return e;
+    }
+
+    // --- transaction steps ------------------------------------------------------------------------
+    began begin(const deadline& bound, std::string_view token, bool& marker_ready) {
+        began e;
+        auto run = [&](std::string_view sql) {
+            return guarded(bound, e.cut, [&] { return traits::execute(session_, sql, nullptr, e.diag); });
+        };
+        bool ok = true;
+        if (!token.empty() && !marker_ready) {
+            ok = run(marker_table_sql);  // DDL: before START TRANSACTION, never inside it
+            if (ok) marker_ready = true;
+        }
+        if (ok) ok = run("START TRANSACTION");
+        if (ok && !token.empty()) ok = run(marker_insert_sql(token));
+        e.ok = ok;
+        e.open_after = traits::is_open(session_);
+        if (!ok && e.cut) cut_account(e.diag, "START TRANSACTION");
+        return e;
+    }
+
+    statement_done tx_statement(std::string_view sql, const deadline& bound, result* out) {
+        statement_done e;
+        e.ok = guarded(bound, e.cut, [&] { return traits::execute(session_, sql, out, e.diag); });
+        e.open_after = traits::is_open(session_);
+        if (e.ok) {
+            e.in_txn_after = traits::in_transaction(session_);
+            if (!e.in_txn_after)
+                e.diag.client_message = "the statement `" + std::string(sql.substr(0, 80)) +
+                                        (sql.size() > 80 ? "..." : "") + "` ended the transaction";
+        } else if (e.cut) {
+            cut_account(e.diag, "the statement");
+        }
+        return e;
+    }
+
+    committed commit(const deadline& bound) {
+        committed e;
+        e.ok = guarded(bound, e.cut, [&] { return traits::execute(session_, "COMMIT", nullptr, e.diag); });
+        e.open_after = traits::is_open(session_);
+        if (!e.ok && e.cut) cut_account(e.diag, "COMMIT");
+        return e;
+    }
+
+    rolled_back rollback(const deadline& bound) {
+        rolled_back e;
+        diagnostics d;
+        bool cut = false;
+        e.ok = traits::is_open(session_) &&
+               guarded(bound, cut, [&] { return traits::execute(session_, "ROLLBACK", nullptr, d); });
+        return e;
+    }
+
+    looked_up lookup(std::string_view token, const deadline& bound) {
+        looked_up e;
+        result r;
+        bool cut = false;
+        const std::string sql = marker_lookup_sql(token);
+        e.ok = guarded(bound, cut, [&] { return traits::execute(session_, sql, &r, e.diag); }) && r.scalar();
+        e.open_after = traits::is_open(session_) && !cut;
+        if (e.ok) e.found = *r.scalar() != "0";
+        return e;
+    }
+
+    // Best effort, after a successful COMMIT: old tokens only matter while a resolution could ask.
+    void clean_markers(const deadline& bound) noexcept {
+        diagnostics d;
+        bool cut = false;
+        guarded(bound, cut, [&] { return traits::execute(session_, marker_cleanup_sql, nullptr, d); });
+    }
+
+    // The pool's return path: a session whose state changed goes back to the registered state
+    // (COM_RESET_CONNECTION, then the session replayed); false: it could not, close it.
+    bool reset(const deadline& bound, const spec_type& spec, diagnostics& d) {
+        if constexpr (has_reset_session<traits>::value) {
+            bool cut = false;
+            if (!guarded(bound, cut, [&] { return traits::reset_session(session_, d); })) return false;
+            if constexpr (has_prepare<traits>::value) {
+                for (auto& h : statements_)  // the server closed them; the handles are stale
+                    if (h) traits::close_statement(*h);
+                statements_.clear();
+            }
+            if (!restore(bound, spec, d)) return false;
+            dirty_ = false;
+            return true;
+        } else {
+            (void)bound;
+            (void)spec;
+            d.client_message = "this driver cannot reset a session; it is closed instead";
+            return false;
+        }
+    }
+
+    // The session differs from the registered one (SET, USE, temporary tables, user variables,
+    // locks, a run() callable, ...): the pool resets it before the next borrower gets it.
+    bool dirty() const noexcept { return dirty_; }
+    void mark_dirty() noexcept { dirty_ = true; }
+
+    // lifeline's prepared statements on this session (re-prepared lazily after every reconnect).
+    template <class Handle = typename statement_type_of<traits>::type>
+    std::optional<Handle>& statement(std::size_t index) {
+        if (statements_.size() <= index) statements_.resize(index + 1);
+        return statements_[index];
+    }
+
+    // One blocking call, cut by the watchdog at `bound`; `cut` says whether it was.
+    template <class Call>
+    bool guarded(const deadline& bound, bool& cut, Call&& call) {
+        if (bound.is_none()) {
+            cut = false;
+            return call();
+        }
+        watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(bound));
+        const bool ok = call();
+        cut = guard.release();  // a call that succeeded as the deadline fired did succeed; the
+        return ok;              // socket is shut down and the next probe finds it dead
+    }
+
+private:
+    bool restore(const deadline& bound, const spec_type& spec, diagnostics& d) {
+        bool cut = false;
+        auto run = [&](std::string_view sql) {
+            return guarded(bound, cut, [&] { return traits::execute(session_, sql, nullptr, d); });
+        };
+        const std::string set = session_set_statement(spec.charset, spec.time_zone, spec.sql_mode, spec.guard_untracked_state);
+        if (!set.empty() && !run(set)) return cut_or(d, "restoring the session");
+        for (const auto& s : spec.statements)
+            if (!run(s)) return cut_or(d, "restoring the session");
+        if (spec.on_connect) {
+            std::optional<bool> ok;
+            auto cb = [&](native_handle h) { return spec.on_connect(h); };
+            if (!guarded(bound, cut, [&] { return traits::invoke(session_, cb, ok, d); }) || !ok || !*ok) {
+                if (d.code == 0 && d.client_message.empty()) d.client_message = "session on_connect callback returned false";
+                return cut_or(d, "the on_connect callback");
+            }
+        }
+        return true;
+    }
+
+    bool learn(const deadline& bound, session_facts& facts, diagnostics& d) {
+        for (std::string_view q : identity_queries) {
+            result r;
+            bool cut = false;
+            diagnostics qd;
+            const bool ok = guarded(bound, cut, [&] { return traits::execute(session_, q, &r, qd); });
+            if (ok && !cut && parse_session_facts(r, facts)) return true;
+            if (cut || (!ok && broken(qd))) {
+                d = qd;
+                return cut_or(d, "reading the session's settings");
+            }
+        }
+        facts = session_facts{};  // a server that answers none of them: usable, just not fenceable
+        return true;
+    }
+
+    bool cut_or(diagnostics& d, std::string_view what) {
+        if (d.code == 0) cut_account(d, what);
+        return false;
+    }
+
+    // lifeline's account of a call it cut at the deadline.
+    static void cut_account(diagnostics& d, std::string_view what) {
+        if (d.code == 0) {
+            d.code = 2013;  // what the driver reports for the socket lifeline shut down
+            d.sqlstate = "HY000";
+        }
+        d.client_message = "lifeline's deadline cut " + std::string(what) + " (the socket was shut down)";
+    }
+
+    static bool broken(const diagnostics& d) noexcept {
+        return classify(failure{d.code, d.sqlstate, d.where, false}).connection == connection_state::broken;
+    }
+
+    std::optional<std::uint64_t> wire_bytes() noexcept {
+        if constexpr (has_wire_bytes<traits>::value) return traits::wire_bytes(session_);
+        else return wire_bytes_out(traits::socket_fd(session_));
+    }
+
+    // The watchdog runs on the real steady clock; an injected clock only drives the decisions.
+    std::chrono::steady_clock::time_point to_steady(const deadline& bound) const {
+        const auto left = bound.remaining(clock_.now());
+        return std::chrono::steady_clock::now() + left;
+    }
+
+    const connect_options& options_;
+    Clock& clock_;
+    typename traits::session_type session_{};
+    std::shared_ptr<watchdog::slot> slot_;
+    std::vector<std::optional<typename statement_type_of<traits>::type>> statements_;
+    bool dirty_ = false;
+};
+
+}  // namespace lifeline::detail
+
+#endif  // LIFELINE_DETAIL_SESSION_IO_HPP

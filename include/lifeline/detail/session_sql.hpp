@@ -1,0 +1,113 @@
+// lifeline — the SQL lifeline itself sends, and how it reads the answers. Pure (no driver), shared
+// by the blocking and the async I/O layers so both say exactly the same things to the server.
+#ifndef LIFELINE_DETAIL_SESSION_SQL_HPP
+#define LIFELINE_DETAIL_SESSION_SQL_HPP
+
+#include <lifeline/detail/server_identity.hpp>
+#include <lifeline/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace lifeline::detail {
+
+// 'text' as an SQL string literal (quotes and backslashes escaped).
+inline std::string sql_quote(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '\'';
+    for (char c : text) {
+        if (c == '\'' || c == '\\') out += c;
+        out += c;
+    }
+    out += '\'';
+    return out;
+}
+
+// The registered session as one SET statement (one round trip), or "" when nothing is registered.
+inline std::string session_set_statement(std::string_view charset, std::string_view time_zone, std::string_view sql_mode,
+                                         bool track_state) {
+    std::string s;
+    auto add = [&](std::string_view part) {
+        s += s.empty() ? "SET " : ", ";
+        s += part;
+    };
+    if (!charset.empty()) add("NAMES " + std::string(charset));
+    if (!time_zone.empty()) add("time_zone = " + sql_quote(time_zone));
+    if (!sql_mode.empty()) add("sql_mode = " + sql_quote(sql_mode));
+    // The server then reports state changes (user variables, temporary tables, ...) in its OK
+    // packets: lifeline notices state a reconnect would lose.
+    if (track_state) add("session_track_state_change = ON");
+    return s;
+}
+
+// What lifeline learns about each new session, in one round trip: the settings it adapts to
+// and the server process's identity (see server_identity.hpp). UNIX_TIMESTAMP() and Uptime are
+// read in one statement, so both use the same query start and the difference is exact.
+inline constexpr std::string_view identity_queries[] = {
+    // MariaDB, MySQL 5.7
+    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, "
+    "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')",
+    // MySQL 8 (information_schema.GLOBAL_STATUS is gone)
+    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, "
+    "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime')",
+    // Anything else: no start instant (fencing then reports an unknown outcome rather than guess)
+    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, 0",
+};
+
+struct session_facts {
+    std::chrono::seconds wait_timeout{0};
+    std::uint64_t max_allowed_packet = 0;
+    session_ref session{};
+};
+
+inline std::uint64_t to_u64(const std::optional<std::string>& v) noexcept {
+    if (!v || v->empty()) return 0;
+    return std::strtoull(v->c_str(), nullptr, 10);
+}
+inline std::int64_t to_i64(const std::optional<std::string>& v) noexcept {
+    if (!v || v->empty()) return 0;
+    return std::strtoll(v->c_str(), nullptr, 10);
+}
+
+// Reads the answer to one of identity_queries; false if it is not shaped like one.
+inline bool parse_session_facts(const result& r, session_facts& out) {
+    if (r.rows.size() != 1 || r.rows[0].size() != 7) return false;
+    const auto& row = r.rows[0];
+    out.wait_timeout = std::chrono::seconds(to_i64(row[0]));
+    out.max_allowed_packet = to_u64(row[1]);
+    out.session.id = to_u64(row[2]);
+    out.session.server.server_id = to_u64(row[3]);
+    out.session.server.host_hash = fnv1a(row[4].value_or(std::string()));
+    out.session.server.port = static_cast<std::uint32_t>(to_u64(row[5]));
+    out.session.server.started_at = to_i64(row[6]);
+    out.session.server.known = out.session.id != 0;
+    return true;
+}
+
+// Fencing: who is session `id` on this server? (no row: it is gone)
+inline std::string fence_lookup_sql(std::uint64_t id) {
+    return "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(id);
+}
+inline std::string kill_sql(std::uint64_t id) { return "KILL CONNECTION " + std::to_string(id); }
+inline std::string kill_query_sql(std::uint64_t id) { return "KILL QUERY " + std::to_string(id); }
+
+// Commit resolution (transaction.hpp documents the table).
+inline constexpr std::string_view marker_table_sql =
+    "CREATE TABLE IF NOT EXISTS lifeline_commit_marker (token CHAR(32) NOT NULL PRIMARY KEY, "
+    "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY (created_at)) ENGINE=InnoDB";
+inline std::string marker_insert_sql(std::string_view token) {
+    return "INSERT INTO lifeline_commit_marker (token) VALUES ('" + std::string(token) + "')";
+}
+inline std::string marker_lookup_sql(std::string_view token) {
+    return "SELECT COUNT(*) FROM lifeline_commit_marker WHERE token = '" + std::string(token) + "'";
+}
+inline constexpr std::string_view marker_cleanup_sql =
+    "DELETE FROM lifeline_commit_marker WHERE created_at < NOW(6) - INTERVAL 1 HOUR LIMIT 1000";
+
+}  // namespace lifeline::detail
+
+#endif  // LIFELINE_DETAIL_SESSION_SQL_HPP

@@ -1,0 +1,39 @@
+// lifeline — the process-wide retry budget and the per-endpoint circuit breakers that every
+// connection shares unless it is given its own (connection::set_retry_budget / set_circuit_breaker).
+#ifndef LIFELINE_DETAIL_SHARED_GUARDS_HPP
+#define LIFELINE_DETAIL_SHARED_GUARDS_HPP
+
+#include <lifeline/circuit_breaker.hpp>
+#include <lifeline/retry_budget.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace lifeline::detail {
+
+inline std::shared_ptr<retry_budget> shared_retry_budget(const retry_budget_policy& p) {
+    static std::mutex m;
+    static std::shared_ptr<retry_budget> b;
+    std::lock_guard<std::mutex> lock(m);
+    if (!b) b = std::make_shared<retry_budget>(p);
+    return b;
+}
+
+inline std::shared_ptr<circuit_breaker> shared_breaker(const std::string& endpoint, const circuit_breaker_policy& p) {
+    static std::mutex m;
+    static std::map<std::string, std::weak_ptr<circuit_breaker>> breakers;
+    std::lock_guard<std::mutex> lock(m);
+    auto& w = breakers[endpoint];
+    auto b = w.lock();
+    if (!b) {
+        b = std::make_shared<circuit_breaker>(p);
+        w = b;
+    }
+    return b;
+}
+
+}  // namespace lifeline::detail
+
+#endif  // LIFELINE_DETAIL_SHARED_GUARDS_HPP
