@@ -32,6 +32,14 @@
 //   static bool execute_prepared(session_type&, statement_type&, const params&, result*, diagnostics&);
 //   static void close_statement(statement_type&) noexcept;   // before the session is closed
 //
+// Optional, used when present (detail/session_io.hpp detects them):
+//   static bool reset_session(session_type&, diagnostics&);   // COM_RESET_CONNECTION; without it a
+//           // pooled session whose state changed is closed on return instead of reset
+//   static bool session_changed(session_type&) noexcept;      // the last OK packet reported a state
+//           // change (SERVER_SESSION_STATE_CHANGED)
+//   static std::optional<std::uint64_t> wire_bytes(session_type&) noexcept;  // bytes put on the wire
+//           // so far; default: the kernel's counters of socket_fd() (detail/wire_counter.hpp)
+//
 // `check_driver_traits<Tag>()` static_asserts each member with a message naming it and the fix.
 #ifndef LIFELINE_DRIVER_TRAITS_HPP
 #define LIFELINE_DRIVER_TRAITS_HPP

@@ -204,6 +204,16 @@ private:
     backoff& backoff_;
 };
 
+constexpr std::string_view stop_text(stop_reason r) noexcept {
+    switch (r) {
+    case stop_reason::none: break;
+    case stop_reason::attempts: return "the attempt limit (retry.max_attempts) was reached";
+    case stop_reason::deadline: return "the deadline passed";
+    case stop_reason::budget: return "the retry budget is exhausted";
+    }
+    return {};
+}
+
 inline std::error_code stop_code(stop_reason r, unsigned driver_code) noexcept {
     switch (r) {
     case stop_reason::none: break;
@@ -237,7 +247,8 @@ public:
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
         health_action a = state_.health.before_use(now, e.socket);
         // Recycling would end an open transaction: keep the session until the transaction ends.
-        if (a == health_action::recycle && state_.in_transaction) a = health_action::use;
+        if (a == health_action::recycle && state_.in_transaction)
+            a = state_.health.idle(now) >= state_.health.policy().ping_after_idle ? health_action::ping : health_action::use;
         switch (a) {
         case health_action::use: return self().ready(now);
         case health_action::ping: return act(action_type::ping, gate_.until());
@@ -281,7 +292,7 @@ public:
         if (class_.action == remedy::do_not_retry) return finish_driver(class_.reason);
         if (self().fail_fast()) return finish_driver("could not connect (fail_fast: one connect attempt)");
         const gate_verdict v = gate_.next(now, 0, true);
-        if (v.stop != stop_reason::none) return finish(stop_code(v.stop, diag_.code), "could not connect");
+        if (v.stop != stop_reason::none) return finish(stop_code(v.stop, diag_.code), "could not connect", stop_text(v.stop));
         return wait(v.delay, after::prepare, "connect failed");
     }
 
@@ -366,7 +377,7 @@ protected:
     // Connect again after a failure that broke the session while lifeline itself was talking.
     next_action retry_connect(steady_time now, std::string_view reason) {
         const gate_verdict v = gate_.next(now, 0, true);
-        if (v.stop != stop_reason::none) return finish(stop_code(v.stop, diag_.code), reason);
+        if (v.stop != stop_reason::none) return finish(stop_code(v.stop, diag_.code), reason, stop_text(v.stop));
         return wait(v.delay, after::prepare, reason);
     }
 
@@ -407,14 +418,16 @@ protected:
     // Ends the operation with ec; `why` becomes lifeline's account in diag().client_message.
     // While something may have run (outcome_pending), whatever stopped lifeline — the deadline,
     // the budget, a failed connect — the caller's answer is the unknown outcome, with the reason.
-    next_action finish(std::error_code ec, std::string_view why) {
+    next_action finish(std::error_code ec, std::string_view why, std::string_view detail = {}) {
         finished_ = true;
         why_ = why;
         std::string text(why);
+        if (!detail.empty()) {
+            text += ": ";
+            text += detail;
+        }
         if (ec && self_const().outcome_pending() && !is_unknown_family(ec)) {
-            text += " (";
-            text += ec.message();
-            text += ")";
+            text += "; what was sent before may have taken effect, so its outcome stays unknown";
             ec = self_const().unknown_error();
         }
         if (ec) diag_.client_message = diag_.client_message.empty() ? text : text + "; " + diag_.client_message;

@@ -126,7 +126,7 @@ public:
         if (c.statement == outcome::unknown && !spec_.idempotent) unknown_pending_ = true;
         const bool backoff = dec.backoff || sends_ > 1 || c.connection == connection_state::usable;
         const gate_verdict v = this->gate_.next(now, sends_, backoff);
-        if (v.stop != stop_reason::none) return this->finish(stop_code(v.stop, e.diag.code), "retry limit reached");
+        if (v.stop != stop_reason::none) return this->finish(stop_code(v.stop, e.diag.code), "not retried", stop_text(v.stop));
         return this->wait(v.delay, base::after::prepare, dec.why);
     }
 

@@ -87,7 +87,8 @@ public:
         if (c.statement == outcome::failed || c.action == remedy::do_not_retry)
             return this->finish_driver("could not start the transaction");
         const gate_verdict v = this->gate_.next(now, 0, true);
-        if (v.stop != stop_reason::none) return this->finish(stop_code(v.stop, e.diag.code), "could not start the transaction");
+        if (v.stop != stop_reason::none)
+            return this->finish(stop_code(v.stop, e.diag.code), "could not start the transaction", stop_text(v.stop));
         return this->wait(v.delay, base::after::prepare, "starting the transaction again");
     }
 
@@ -245,7 +246,8 @@ private:
         const gate_verdict v = this->gate_.next(now, runs_, true);
         if (v.stop == stop_reason::attempts)
             return this->finish(make_error_code(errc::transaction_lost), "transaction not committed; replay limit reached");
-        if (v.stop != stop_reason::none) return this->finish(stop_code(v.stop, 0), "transaction not committed; replay limit reached");
+        if (v.stop != stop_reason::none)
+            return this->finish(stop_code(v.stop, 0), "transaction not committed, not replayed", stop_text(v.stop));
         resolved_not_committed_ = broken_ = replay_worthy_ = false;
         return this->wait(v.delay, base::after::prepare, "replaying the transaction");
     }

@@ -22,6 +22,7 @@
 #if defined(__linux__)
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #define LIFELINE_HAS_WIRE_COUNTER 1
 #else
 #define LIFELINE_HAS_WIRE_COUNTER 0
@@ -60,9 +61,17 @@ inline std::optional<std::uint64_t> wire_bytes_out(int fd) noexcept {
     return info.bytes_sent + info.notsent_bytes;
 }
 
+// Two descriptors refer to the same socket object (the same inode).
+inline bool same_socket(int a, int b) noexcept {
+    struct stat sa {}, sb {};
+    if (a < 0 || b < 0 || ::fstat(a, &sa) != 0 || ::fstat(b, &sb) != 0) return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 #else
 
 inline std::optional<std::uint64_t> wire_bytes_out(int) noexcept { return std::nullopt; }
+inline bool same_socket(int a, int b) noexcept { return a >= 0 && a == b; }
 
 #endif
 

@@ -17,6 +17,7 @@
 #include <lifeline/options.hpp>
 #include <lifeline/result.hpp>
 #include <lifeline/statement.hpp>
+#include <lifeline/detail/wire_counter.hpp>
 
 #include <mysql.h>
 #include <poll.h>
@@ -387,6 +388,35 @@ struct driver_traits<capi> {
     }
 
     static std::uint64_t connection_id(session_type& s) noexcept { return s.get() ? mysql_thread_id(s.get()) : 0; }
+
+    // --- optional members (driver_traits.hpp) -------------------------------------------------
+    // COM_RESET_CONNECTION: rolls back, drops user variables, temporary tables, prepared
+    // statements and locks, restores the account's defaults; the pool's return path.
+    static bool reset_session(session_type& s, diagnostics& d) {
+        if (mysql_reset_connection(s.get()) == 0) return true;
+        d = capi::make_diagnostics(s.get(), phase::read_result);
+        return false;
+    }
+    // The last OK packet said the session's state changed (a tracked variable, the schema, user
+    // variables, temporary tables...): the pool resets such a session before lending it again.
+    static bool session_changed(session_type& s) noexcept {
+        unsigned status = 0;
+#ifdef LIFELINE_CAPI_MARIADB
+        mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status);
+#else
+        status = s.get()->server_status;
+#endif
+        return (status & SERVER_SESSION_STATE_CHANGED) != 0;
+    }
+    // Bytes this session has put on the wire (detail/wire_counter.hpp), for run()'s black boxes.
+    // If the callable replaced the driver's socket (reconnected the handle), lifeline's own
+    // reference no longer sees its traffic: no answer.
+    static std::optional<std::uint64_t> wire_bytes(session_type& s) noexcept {
+        const int own = socket_fd(s);
+        const int driver_fd = s.get() ? static_cast<int>(mysql_get_socket(s.get())) : -1;
+        if (driver_fd >= 0 && !detail::same_socket(driver_fd, own)) return std::nullopt;
+        return detail::wire_bytes_out(own);
+    }
 };
 
 }  // namespace lifeline

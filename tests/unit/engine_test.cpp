@@ -1,0 +1,937 @@
+// The sans-I/O engines as event sequences: no driver, no threads, no real clock. Every action,
+// every stop reason, and the safety invariant as a property over random event sequences.
+#include <lifeline/detail/operation_engine.hpp>
+#include <lifeline/detail/transaction_engine.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+
+using namespace lifeline;
+using namespace lifeline::detail;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct harness {
+    default_policy policy;
+    link_state state;
+    circuit_breaker breaker;
+    retry_budget budget;
+    backoff bo;
+    steady_time now = steady_time{} + 1h;
+
+    explicit harness(default_policy p = {})
+        : policy(p), state(p.health), breaker(p.breaker), budget(relaxed(p.budget)), bo(p.backoff, 42) {}
+    static retry_budget_policy relaxed(retry_budget_policy b) {
+        b.min_retries_per_second = 1e9;
+        return b;
+    }
+    retry_gate gate(duration d = 10s) { return retry_gate(policy.retry.max_attempts, deadline::after(d, now), &budget, bo); }
+    operation_engine<default_policy> op(operation_spec s, duration d = 10s) {
+        return operation_engine<default_policy>(policy, state, breaker, gate(d), &budget, s);
+    }
+    transaction_engine<default_policy> tx(transaction_options o, duration d = 10s) {
+        return transaction_engine<default_policy>(policy, state, breaker, gate(d), &budget, o);
+    }
+    // Advances time by a wait action's delay and resumes.
+    template <class E>
+    next_action wait_out(E& e, const next_action& a) {
+        REQUIRE(a.type == action_type::wait);
+        now += a.delay;
+        return e.resume(waited{}, now);
+    }
+};
+
+session_ref session(std::uint64_t id, std::int64_t started = 1000, std::uint64_t server_id = 1) {
+    session_ref r;
+    r.id = id;
+    r.server.server_id = server_id;
+    r.server.host_hash = fnv1a("db");
+    r.server.port = 3306;
+    r.server.started_at = started;
+    r.server.known = true;
+    return r;
+}
+
+connected up(std::uint64_t id, std::int64_t started = 1000, std::uint64_t server_id = 1) {
+    connected c;
+    c.ok = true;
+    c.session = session(id, started, server_id);
+    c.wait_timeout = 28800s;
+    c.max_allowed_packet = 1 << 20;
+    return c;
+}
+
+connected refused(unsigned code = 2002) {
+    connected c;
+    c.diag.code = code;
+    c.diag.sqlstate = "HY000";
+    c.diag.where = phase::connect;
+    return c;
+}
+
+attempted ok_attempt() {
+    attempted a;
+    a.ok = true;
+    return a;
+}
+
+attempted failed(unsigned code, phase where, const char* state = "HY000") {
+    attempted a;
+    a.diag.code = code;
+    a.diag.sqlstate = state;
+    a.diag.where = where;
+    a.open_after = true;
+    return a;
+}
+
+attempted lost_in_flight() { return failed(2013, phase::read_result); }
+attempted gone_before_send() { return failed(2006, phase::send); }
+
+operation_spec write_spec() { return operation_spec{}; }
+operation_spec idempotent_spec() {
+    operation_spec s;
+    s.idempotent = true;
+    return s;
+}
+operation_spec verify_spec() {
+    operation_spec s;
+    s.can_verify = true;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("engine: first use connects, then attempts; success is done with no error", "[unit][safety]") {
+    harness h;
+    auto e = h.op(write_spec());
+    auto a = e.start(h.now);
+    REQUIRE(a.type == action_type::connect);
+    a = e.resume(up(7), h.now);
+    REQUIRE(a.type == action_type::attempt);
+    a = e.resume(ok_attempt(), h.now);
+    CHECK(a.type == action_type::done);
+    CHECK_FALSE(a.ec);
+    CHECK(e.attempts() == 1);
+    CHECK(h.state.open);
+    CHECK(h.state.current.id == 7);
+}
+
+TEST_CASE("engine: an open session is probed; alive and hot -> attempt with zero round trips", "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    auto e = h.op(write_spec());
+    auto a = e.start(h.now);
+    REQUIRE(a.type == action_type::probe);
+    a = e.resume(probed{socket_status::alive}, h.now);
+    CHECK(a.type == action_type::attempt);
+}
+
+TEST_CASE("engine: idle past the window -> ping; a failed ping -> connect; dead socket -> connect", "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 2s;
+    {
+        auto e = h.op(write_spec());
+        auto a = e.start(h.now);
+        a = e.resume(probed{socket_status::alive}, h.now);
+        REQUIRE(a.type == action_type::ping);
+        pinged p;
+        p.diag.code = 2006;
+        a = e.resume(p, h.now);
+        CHECK(a.type == action_type::connect);
+        CHECK(e.cause() == reconnect_cause::ping_failed);
+    }
+    h.state.open = true;
+    auto e = h.op(write_spec());
+    auto a = e.start(h.now);
+    a = e.resume(probed{socket_status::dead}, h.now);
+    CHECK(a.type == action_type::connect);
+    CHECK(e.cause() == reconnect_cause::found_dead);
+}
+
+TEST_CASE("engine: never recycles a session with an open transaction", "[unit][safety]") {
+    default_policy p;
+    p.health.max_lifetime = 1min;
+    harness h(p);
+    h.state.open = true;
+    h.state.in_transaction = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 2min;  // past the lifetime, but a transaction is open: using it is the only safe choice
+    auto e = h.op(write_spec());
+    auto a = e.start(h.now);
+    a = e.resume(probed{socket_status::alive}, h.now);
+    CHECK(a.type == action_type::ping);  // idle past the ping window, not recycled
+}
+
+TEST_CASE("engine: not executed -> reconnect and re-send, even without a declaration", "[unit][safety]") {
+    harness h;
+    auto e = h.op(write_spec());
+    auto a = e.start(h.now);
+    a = e.resume(up(1), h.now);
+    a = e.resume(gone_before_send(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    REQUIRE(a.type == action_type::connect);
+    CHECK_FALSE(h.state.open);
+    a = e.resume(up(2), h.now);
+    REQUIRE(a.type == action_type::attempt);
+    a = e.resume(ok_attempt(), h.now);
+    CHECK_FALSE(a.ec);
+    CHECK(e.attempts() == 2);
+}
+
+TEST_CASE("engine: unknown outcome of a write -> outcome_unknown, nothing re-sent", "[unit][safety]") {
+    harness h;
+    auto e = h.op(write_spec());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    REQUIRE(a.type == action_type::done);
+    CHECK(a.ec == errc::outcome_unknown);
+    CHECK(e.attempts() == 1);
+    CHECK_FALSE(h.state.open);  // the broken session is closed
+}
+
+TEST_CASE("engine: unknown outcome, idempotent -> re-sent", "[unit][safety]") {
+    harness h;
+    auto e = h.op(idempotent_spec());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    REQUIRE(a.type == action_type::connect);
+    a = e.resume(up(2), h.now);
+    REQUIRE(a.type == action_type::attempt);
+}
+
+TEST_CASE("engine: verification runs only after the old session is fenced", "[unit][safety]") {
+    harness h;
+    auto e = h.op(verify_spec());
+    e.start(h.now);
+    e.resume(up(5), h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    REQUIRE(a.type == action_type::connect);
+    a = e.resume(up(9), h.now);  // same server process, a newer id
+    REQUIRE(a.type == action_type::fence);
+    CHECK(a.target == 5);
+    SECTION("killed, then gone -> verify -> not applied -> re-send") {
+        fenced f;
+        f.result = fence_result::killed;
+        a = e.resume(f, h.now);
+        a = h.wait_out(e, a);
+        REQUIRE(a.type == action_type::probe);
+        a = e.resume(probed{socket_status::alive}, h.now);
+        REQUIRE(a.type == action_type::fence);
+        f.result = fence_result::gone;
+        a = e.resume(f, h.now);
+        REQUIRE(a.type == action_type::verify);
+        verified v;
+        v.check = write_check::not_applied;
+        a = e.resume(v, h.now);
+        REQUIRE(a.type == action_type::attempt);
+        CHECK(e.attempts() == 2);
+    }
+    SECTION("applied -> done, verified, not re-sent") {
+        fenced f;
+        f.result = fence_result::gone;
+        a = e.resume(f, h.now);
+        verified v;
+        v.check = write_check::applied;
+        a = e.resume(v, h.now);
+        CHECK(a.type == action_type::done);
+        CHECK_FALSE(a.ec);
+        CHECK(e.verified_applied());
+        CHECK(e.attempts() == 1);
+    }
+    SECTION("the check cannot tell -> outcome_unknown") {
+        fenced f;
+        f.result = fence_result::gone;
+        e.resume(f, h.now);
+        verified v;
+        a = e.resume(v, h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+    SECTION("the check itself fails -> verification_failed") {
+        fenced f;
+        f.result = fence_result::gone;
+        e.resume(f, h.now);
+        verified v;
+        v.failed = true;
+        a = e.resume(v, h.now);
+        CHECK(a.ec == errc::verification_failed);
+    }
+    SECTION("a session of another account under that id is never killed -> outcome_unknown") {
+        fenced f;
+        f.result = fence_result::not_ours;
+        a = e.resume(f, h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+    SECTION("KILL refused -> outcome_unknown") {
+        fenced f;
+        f.result = fence_result::failed;
+        a = e.resume(f, h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+    SECTION("the fencing session breaks -> connect again, fence again") {
+        fenced f;
+        f.result = fence_result::connection_lost;
+        a = e.resume(f, h.now);
+        a = h.wait_out(e, a);
+        REQUIRE(a.type == action_type::connect);
+        a = e.resume(up(11), h.now);
+        CHECK(a.type == action_type::fence);
+        CHECK(a.target == 5);
+    }
+}
+
+TEST_CASE("engine: the killed session never leaves by the deadline -> outcome_unknown", "[unit][safety]") {
+    harness h;
+    auto e = h.op(verify_spec(), 1s);
+    e.start(h.now);
+    e.resume(up(5), h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    a = e.resume(up(9), h.now);
+    fenced killed;
+    killed.result = fence_result::killed;
+    int polls = 0;
+    while (a.type == action_type::fence || a.type == action_type::probe || a.type == action_type::wait) {
+        if (a.type == action_type::fence) a = e.resume(killed, h.now), ++polls;
+        else if (a.type == action_type::probe) a = e.resume(probed{socket_status::alive}, h.now);
+        else a = h.wait_out(e, a);
+    }
+    CHECK(a.type == action_type::done);
+    CHECK(a.ec == errc::outcome_unknown);
+    CHECK(polls > 1);
+}
+
+TEST_CASE("engine: fencing judges the server's identity before any KILL", "[unit][safety]") {
+    SECTION("restarted (other start instant): the old session died with it; no KILL, verify at once") {
+        harness h;
+        auto e = h.op(verify_spec());
+        e.start(h.now);
+        e.resume(up(5, 1000), h.now);
+        auto a = e.resume(lost_in_flight(), h.now);
+        if (a.type == action_type::wait) a = h.wait_out(e, a);
+        a = e.resume(up(2, 2000), h.now);
+        CHECK(a.type == action_type::verify);
+    }
+    SECTION("restarted within the same second (the id did not grow): no KILL") {
+        harness h;
+        auto e = h.op(verify_spec());
+        e.start(h.now);
+        e.resume(up(5, 1000), h.now);
+        auto a = e.resume(lost_in_flight(), h.now);
+        if (a.type == action_type::wait) a = h.wait_out(e, a);
+        a = e.resume(up(3, 1000), h.now);
+        CHECK(a.type == action_type::verify);
+    }
+    SECTION("a different server (failover, a proxy's other backend): outcome_unknown, nothing killed") {
+        harness h;
+        auto e = h.op(verify_spec());
+        e.start(h.now);
+        e.resume(up(5, 1000, 1), h.now);
+        auto a = e.resume(lost_in_flight(), h.now);
+        if (a.type == action_type::wait) a = h.wait_out(e, a);
+        a = e.resume(up(9, 1000, 2), h.now);
+        CHECK(a.type == action_type::done);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+    SECTION("identity unknown: outcome_unknown") {
+        harness h;
+        auto e = h.op(verify_spec());
+        e.start(h.now);
+        connected c = up(5);
+        c.session.server.known = false;
+        e.resume(c, h.now);
+        auto a = e.resume(lost_in_flight(), h.now);
+        if (a.type == action_type::wait) a = h.wait_out(e, a);
+        a = e.resume(up(9), h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+}
+
+TEST_CASE("engine: run() callables are black boxes", "[unit][safety]") {
+    operation_spec s;
+    s.black_box = true;
+    SECTION("nothing reached the server -> re-run, even not idempotent") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = gone_before_send();
+        f.reached = reach::none;
+        auto a = e.resume(f, h.now);
+        if (a.type == action_type::wait) a = h.wait_out(e, a);
+        CHECK(a.type == action_type::connect);
+    }
+    SECTION("bytes reached it and its last error says 'rolled back' (1205) -> outcome_unknown, not re-run") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = failed(1205, phase::read_result);
+        f.reached = reach::some;
+        auto a = e.resume(f, h.now);
+        CHECK(a.type == action_type::done);
+        CHECK(a.ec == errc::outcome_unknown);
+        CHECK(e.attempts() == 1);
+    }
+    SECTION("its last error says 'not executed' (2006) but it sent earlier statements -> outcome_unknown") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = gone_before_send();
+        f.reached = reach::some;
+        CHECK(e.resume(f, h.now).ec == errc::outcome_unknown);
+    }
+    SECTION("no byte counters -> the worst case") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = gone_before_send();
+        f.reached = reach::unknown;
+        CHECK(e.resume(f, h.now).ec == errc::outcome_unknown);
+    }
+    SECTION("a failure for good (1062) stays the server's error") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = failed(1062, phase::read_result, "23000");
+        f.reached = reach::some;
+        auto a = e.resume(f, h.now);
+        CHECK(a.ec == make_driver_error_code(1062));
+    }
+    SECTION("the callable opened its own transaction and it broke: not transaction_lost (it was its own)") {
+        harness h;
+        auto e = h.op(s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted f = lost_in_flight();
+        f.reached = reach::some;
+        f.in_txn_before = false;
+        f.open_after = false;
+        auto a = e.resume(f, h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+        CHECK_FALSE(h.state.transaction_lost);
+    }
+}
+
+TEST_CASE("engine: inside a transaction a statement is never retried; the loss is sticky", "[unit][safety]") {
+    harness h;
+    auto e = h.op(idempotent_spec());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    attempted f = lost_in_flight();
+    f.in_txn_before = true;
+    auto a = e.resume(f, h.now);
+    CHECK(a.ec == errc::transaction_lost);
+    CHECK(h.state.transaction_lost);
+    auto next = h.op(idempotent_spec());
+    CHECK(next.start(h.now).ec == errc::transaction_lost);  // nothing runs in autocommit silently
+    operation_spec rollback = idempotent_spec();
+    rollback.acknowledges_loss = true;
+    auto ack = h.op(rollback);
+    CHECK(ack.start(h.now).type == action_type::connect);
+}
+
+TEST_CASE("engine: a dead session found before use with a transaction open -> transaction_lost", "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.in_transaction = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    auto e = h.op(idempotent_spec());
+    auto a = e.start(h.now);
+    a = e.resume(probed{socket_status::dead}, h.now);
+    CHECK(a.ec == errc::transaction_lost);
+    CHECK(h.state.transaction_lost);
+    CHECK_FALSE(h.state.open);
+}
+
+TEST_CASE("engine: stop reasons", "[unit][safety]") {
+    SECTION("attempts: the driver's own error") {
+        default_policy p;
+        p.retry.max_attempts = 2;
+        harness h(p);
+        auto e = h.op(idempotent_spec());
+        auto a = e.start(h.now);
+        int sends = 0;
+        while (a.type != action_type::done) {
+            if (a.type == action_type::connect) a = e.resume(up(static_cast<std::uint64_t>(10 + sends)), h.now);
+            else if (a.type == action_type::attempt) ++sends, a = e.resume(gone_before_send(), h.now);
+            else if (a.type == action_type::wait) a = h.wait_out(e, a);
+            else a = e.resume(probed{socket_status::alive}, h.now);
+        }
+        CHECK(sends == 2);
+        CHECK(a.ec == make_driver_error_code(2006));
+    }
+    SECTION("deadline: connects are bounded by it, not by an attempt count") {
+        default_policy p;
+        p.breaker.failure_threshold = 1000000;
+        harness h(p);
+        auto e = h.op(idempotent_spec(), 3s);
+        const auto t0 = h.now;
+        auto a = e.start(h.now);
+        int connects = 0;
+        while (a.type != action_type::done) {
+            if (a.type == action_type::connect) ++connects, a = e.resume(refused(), h.now);
+            else a = h.wait_out(e, a);
+        }
+        CHECK(a.ec == errc::deadline_exceeded);
+        CHECK(h.now - t0 <= 3s);
+        CHECK(connects > static_cast<int>(p.retry.max_attempts));
+    }
+    SECTION("budget") {
+        harness h;
+        retry_budget_policy tight;
+        tight.min_retries_per_second = 0;
+        tight.ratio = 0;
+        retry_budget none(tight);
+        retry_gate g(4, deadline::after(10s, h.now), &none, h.bo);
+        operation_engine<default_policy> e(h.policy, h.state, h.breaker, g, &none, idempotent_spec());
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        auto a = e.resume(gone_before_send(), h.now);
+        CHECK(a.ec == errc::retry_budget_exhausted);
+    }
+    SECTION("circuit open") {
+        default_policy p;
+        p.breaker.failure_threshold = 1;
+        harness h(p);
+        h.breaker.on_failure(h.now);
+        auto e = h.op(idempotent_spec());
+        CHECK(e.start(h.now).ec == errc::circuit_open);
+    }
+    SECTION("a connect error that a retry cannot fix (1045) is reported at once") {
+        harness h;
+        auto e = h.op(idempotent_spec());
+        e.start(h.now);
+        auto a = e.resume(refused(1045), h.now);
+        CHECK(a.ec == make_driver_error_code(1045));
+    }
+    SECTION("fail_fast: one connect attempt") {
+        harness h;
+        operation_spec s = idempotent_spec();
+        s.fail_fast = true;
+        auto e = h.op(s);
+        e.start(h.now);
+        auto a = e.resume(refused(), h.now);
+        CHECK(a.ec == make_driver_error_code(2002));
+    }
+    SECTION("a driver that enables OPT_RECONNECT is refused") {
+        harness h;
+        auto e = h.op(idempotent_spec());
+        e.start(h.now);
+        connected c = up(1);
+        c.reconnect_option = true;
+        CHECK(e.resume(c, h.now).ec == errc::invalid_option);
+        CHECK_FALSE(h.state.open);
+    }
+    SECTION("statement too large: refused before sending, even when learnt at this call's connect") {
+        harness h;
+        operation_spec s = write_spec();
+        s.statement_size = 2u << 20;
+        auto e = h.op(s);
+        e.start(h.now);
+        auto a = e.resume(up(1), h.now);
+        CHECK(a.ec == errc::statement_too_large);
+        CHECK(e.attempts() == 0);
+    }
+    SECTION("unregistered session state would be lost by a reconnect -> session_state_lost, once") {
+        harness h;
+        h.state.open = true;
+        h.state.untracked_state = true;
+        h.state.health.on_connected(h.now, 28800s, 1);
+        auto e = h.op(idempotent_spec());
+        e.start(h.now);
+        CHECK(e.resume(probed{socket_status::dead}, h.now).ec == errc::session_state_lost);
+        auto again = h.op(idempotent_spec());
+        CHECK(again.start(h.now).type == action_type::connect);
+    }
+    SECTION("a read-only server: read_only_server, not retried") {
+        harness h;
+        auto e = h.op(write_spec());
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        CHECK(e.resume(failed(1290, phase::read_result, "HY000"), h.now).ec == errc::read_only_server);
+    }
+    SECTION("cut by the deadline: deadline_exceeded, or outcome_unknown for a write") {
+        harness h;
+        auto e = h.op(idempotent_spec(), 1s);
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted cut = lost_in_flight();
+        cut.cut = true;
+        h.now += 1s;
+        CHECK(e.resume(cut, h.now).ec == errc::deadline_exceeded);
+        auto w = h.op(write_spec(), 1s);
+        w.start(h.now);
+        w.resume(up(2), h.now);
+        CHECK(w.resume(cut, h.now).ec == errc::outcome_unknown);
+    }
+    SECTION("a refused prepared statement (wrong parameter count) is a usage error, session kept") {
+        harness h;
+        auto e = h.op(write_spec());
+        e.start(h.now);
+        e.resume(up(1), h.now);
+        attempted u;
+        u.usage_error = true;
+        CHECK(e.resume(u, h.now).ec == errc::invalid_option);
+        CHECK(h.state.open);
+    }
+}
+
+TEST_CASE("engine: once something may have run, every stop says outcome_unknown", "[unit][safety]") {
+    default_policy p;
+    p.breaker.failure_threshold = 1000000;
+    harness h(p);
+    auto e = h.op(verify_spec(), 2s);
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    while (a.type != action_type::done) {
+        if (a.type == action_type::connect) a = e.resume(refused(), h.now);  // the server stays down
+        else a = h.wait_out(e, a);
+    }
+    CHECK(a.ec == errc::outcome_unknown);  // not deadline_exceeded: the caller must know it may have run
+    INFO(e.diag().client_message);
+    CHECK(e.diag().client_message.find("deadline") != std::string::npos);
+}
+
+// --- transactions ---------------------------------------------------------------------------------
+
+namespace {
+transaction_options resolved() {
+    transaction_options o;
+    o.replayable = true;
+    o.resolve_commit = true;
+    return o;
+}
+began began_ok() {
+    began b;
+    b.ok = true;
+    return b;
+}
+committed commit_lost() {
+    committed c;
+    c.diag.code = 2013;
+    c.diag.sqlstate = "HY000";
+    c.diag.where = phase::read_result;
+    c.open_after = true;
+    return c;
+}
+statement_done stmt_ok(bool in_txn_after = true) {
+    statement_done s;
+    s.ok = true;
+    s.in_txn_after = in_txn_after;
+    return s;
+}
+statement_done stmt_failed(unsigned code, const char* state = "HY000") {
+    statement_done s;
+    s.diag.code = code;
+    s.diag.sqlstate = state;
+    s.diag.where = phase::read_result;
+    return s;
+}
+}  // namespace
+
+TEST_CASE("transaction engine: begin, body, commit", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    auto a = e.start(h.now);
+    a = e.resume(up(1), h.now);
+    REQUIRE(a.type == action_type::begin);
+    a = e.resume(began_ok(), h.now);
+    REQUIRE(a.type == action_type::body);
+    CHECK(e.statement_allowed());
+    CHECK(e.statement_finished(stmt_ok()));
+    a = e.resume(body_done{}, h.now);
+    REQUIRE(a.type == action_type::commit);
+    CHECK(a.bound.remaining(h.now) <= 5s);  // half of the time left: the rest is for resolution
+    committed c;
+    c.ok = true;
+    a = e.resume(c, h.now);
+    CHECK(a.type == action_type::done);
+    CHECK_FALSE(a.ec);
+}
+
+TEST_CASE("transaction engine: a swallowed failure poisons the transaction: no COMMIT", "[unit][safety]") {
+    harness h;
+    transaction_options o;
+    o.replayable = false;
+    auto e = h.tx(o);
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    e.resume(began_ok(), h.now);
+    CHECK(e.statement_finished(stmt_ok()));
+    CHECK_FALSE(e.statement_finished(stmt_failed(1213, "40001")));  // deadlock: the body is told to stop
+    CHECK_FALSE(e.statement_allowed());  // the function swallowed it; later statements are refused unsent
+    auto a = e.resume(body_done{}, h.now);  // ... and it returned normally
+    REQUIRE(a.type == action_type::rollback);  // never commit
+    a = e.resume(rolled_back{true}, h.now);
+    CHECK(a.type == action_type::done);
+    CHECK(a.ec == make_driver_error_code(1213));
+}
+
+TEST_CASE("transaction engine: a poisoned replayable transaction is replayed whole", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    e.resume(began_ok(), h.now);
+    e.statement_finished(stmt_failed(1213, "40001"));
+    auto a = e.resume(body_done{}, h.now);
+    a = e.resume(rolled_back{true}, h.now);
+    a = h.wait_out(e, a);
+    REQUIRE(a.type == action_type::probe);
+    a = e.resume(probed{socket_status::alive}, h.now);
+    CHECK(a.type == action_type::begin);
+    CHECK(e.runs() == 2);
+    CHECK(e.statement_allowed());
+}
+
+TEST_CASE("transaction engine: a statement that ends the transaction -> implicit_commit, no COMMIT, no replay",
+          "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    e.resume(began_ok(), h.now);
+    CHECK(e.statement_finished(stmt_ok()));
+    CHECK_FALSE(e.statement_finished(stmt_ok(false)));  // e.g. CREATE TABLE
+    CHECK_FALSE(e.statement_allowed());
+    auto a = e.resume(body_done{}, h.now);
+    CHECK(a.type == action_type::done);
+    CHECK(a.ec == errc::implicit_commit);
+    CHECK(e.runs() == 1);
+}
+
+TEST_CASE("transaction engine: the function's own exception rolls back; never replayed", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(1), h.now);
+    e.resume(began_ok(), h.now);
+    auto a = e.resume(body_done{true}, h.now);
+    REQUIRE(a.type == action_type::rollback);
+    a = e.resume(rolled_back{true}, h.now);
+    CHECK(a.type == action_type::done);
+    CHECK_FALSE(a.ec);  // the I/O layer rethrows the function's exception
+    CHECK(e.runs() == 1);
+}
+
+TEST_CASE("transaction engine: the lost COMMIT is resolved after fencing", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(5), h.now);
+    e.resume(began_ok(), h.now);
+    e.resume(body_done{}, h.now);
+    auto a = e.resume(commit_lost(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    REQUIRE(a.type == action_type::connect);
+    CHECK_FALSE(h.state.open);  // the old session is never reused, not even to roll back
+    a = e.resume(up(8), h.now);
+    REQUIRE(a.type == action_type::fence);
+    CHECK(a.target == 5);
+    fenced gone;
+    gone.result = fence_result::gone;
+    a = e.resume(gone, h.now);
+    REQUIRE(a.type == action_type::lookup);
+    SECTION("found: committed, not replayed") {
+        looked_up l;
+        l.ok = l.found = true;
+        a = e.resume(l, h.now);
+        CHECK(a.type == action_type::done);
+        CHECK_FALSE(a.ec);
+        CHECK(e.commit_resolved());
+        CHECK(e.runs() == 1);
+    }
+    SECTION("absent: not committed, replayed") {
+        looked_up l;
+        l.ok = true;
+        a = e.resume(l, h.now);
+        a = h.wait_out(e, a);
+        a = e.resume(probed{socket_status::alive}, h.now);
+        CHECK(a.type == action_type::begin);
+        CHECK(e.commit_resolved());
+    }
+}
+
+TEST_CASE("transaction engine: a lost COMMIT on a different server -> commit_unknown", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(5, 1000, 1), h.now);
+    e.resume(began_ok(), h.now);
+    e.resume(body_done{}, h.now);
+    auto a = e.resume(commit_lost(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    a = e.resume(up(8, 1000, 2), h.now);
+    CHECK(a.ec == errc::commit_unknown);
+}
+
+TEST_CASE("transaction engine: a lost COMMIT after a restart is looked up without any KILL", "[unit][safety]") {
+    harness h;
+    auto e = h.tx(resolved());
+    e.start(h.now);
+    e.resume(up(5, 1000), h.now);
+    e.resume(began_ok(), h.now);
+    e.resume(body_done{}, h.now);
+    auto a = e.resume(commit_lost(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    a = e.resume(up(5, 1500), h.now);  // restarted: the same id 5 is another session now
+    CHECK(a.type == action_type::lookup);
+}
+
+TEST_CASE("transaction engine: resolution that cannot finish -> commit_unknown", "[unit][safety]") {
+    default_policy p;
+    p.breaker.failure_threshold = 1000000;
+    harness h(p);
+    auto e = h.tx(resolved(), 2s);
+    e.start(h.now);
+    e.resume(up(5), h.now);
+    e.resume(began_ok(), h.now);
+    e.resume(body_done{}, h.now);
+    auto a = e.resume(commit_lost(), h.now);
+    while (a.type != action_type::done) {
+        if (a.type == action_type::connect) a = e.resume(refused(), h.now);
+        else a = h.wait_out(e, a);
+    }
+    CHECK(a.ec == errc::commit_unknown);
+}
+
+TEST_CASE("transaction engine: without resolution a lost COMMIT is commit_unknown at once", "[unit][safety]") {
+    harness h;
+    transaction_options o;
+    o.replayable = true;
+    auto e = h.tx(o);
+    e.start(h.now);
+    e.resume(up(5), h.now);
+    e.resume(began_ok(), h.now);
+    e.resume(body_done{}, h.now);
+    auto a = e.resume(commit_lost(), h.now);
+    CHECK(a.ec == errc::commit_unknown);
+    CHECK(e.diag().where == phase::commit);
+}
+
+TEST_CASE("transaction engine: the connection lost before COMMIT -> replayed (not declared: transaction_lost)",
+          "[unit][safety]") {
+    for (bool replayable : {true, false}) {
+        harness h;
+        transaction_options o;
+        o.replayable = replayable;
+        auto e = h.tx(o);
+        e.start(h.now);
+        e.resume(up(5), h.now);
+        e.resume(began_ok(), h.now);
+        statement_done lost = stmt_failed(2013);
+        lost.open_after = true;
+        e.statement_finished(lost);
+        auto a = e.resume(body_done{}, h.now);
+        if (replayable) {
+            REQUIRE(a.type == action_type::wait);
+            a = h.wait_out(e, a);
+            CHECK(a.type == action_type::connect);
+        } else {
+            CHECK(a.ec == errc::transaction_lost);
+        }
+    }
+}
+
+// --- the invariant, as a property over random event sequences ---------------------------------------
+
+TEST_CASE("engine property: an unknown write is never re-sent without a fenced verification", "[unit][safety]") {
+    std::mt19937_64 rng(20261201);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+    int resends_after_unknown = 0, sequences = 0;
+    for (int run = 0; run < 4000; ++run) {
+        default_policy p;
+        p.breaker.failure_threshold = 1000000;
+        p.retry.max_attempts = 1 + static_cast<unsigned>(pick(5));
+        harness h(p);
+        operation_spec s;
+        s.can_verify = pick(2) == 0;
+        s.black_box = pick(3) == 0;
+        auto e = h.op(s, std::chrono::seconds(1 + pick(5)));
+        bool unknown = false;     // a send may have taken effect and has not been proven otherwise
+        bool fenced_ok = false;   // since then: the old session was shown gone (or restarted)
+        bool verified_no = false; // since then: the check said not applied
+        std::uint64_t next_id = 10;
+        std::int64_t start = 1000;
+        auto a = e.start(h.now);
+        for (int step = 0; step < 200 && a.type != action_type::done; ++step) {
+            switch (a.type) {
+            case action_type::probe: a = e.resume(probed{pick(4) ? socket_status::alive : socket_status::dead}, h.now); break;
+            case action_type::ping: {
+                pinged pg;
+                pg.ok = pick(2) == 0;
+                a = e.resume(pg, h.now);
+                break;
+            }
+            case action_type::connect: {
+                const int r = pick(6);
+                if (r == 0) a = e.resume(refused(), h.now);
+                else {
+                    if (r == 1) start += 10, next_id = 1;  // the server restarted
+                    const auto c = up(next_id++, start);
+                    if (unknown && r == 1) fenced_ok = true;  // a restart ends the old session
+                    a = e.resume(c, h.now);
+                }
+                break;
+            }
+            case action_type::fence: {
+                fenced f;
+                const int r = pick(5);
+                f.result = r == 0 ? fence_result::gone : r == 1 ? fence_result::killed : r == 2 ? fence_result::not_ours
+                         : r == 3 ? fence_result::connection_lost : fence_result::failed;
+                if (f.result == fence_result::gone) fenced_ok = true;
+                a = e.resume(f, h.now);
+                break;
+            }
+            case action_type::verify: {
+                CHECK(fenced_ok);  // verification only after fencing
+                verified v;
+                const int r = pick(4);
+                v.check = r == 0 ? write_check::applied : r == 1 ? write_check::not_applied : write_check::unknown;
+                v.failed = r == 3;
+                if (v.check == write_check::not_applied && !v.failed) verified_no = true;
+                a = e.resume(v, h.now);
+                break;
+            }
+            case action_type::attempt: {
+                if (unknown && !(fenced_ok && verified_no)) ++resends_after_unknown;
+                unknown = fenced_ok = verified_no = false;
+                static const unsigned codes[] = {0, 2013, 2006, 1205, 1213, 1317, 1062, 2013};
+                const unsigned code = codes[pick(8)];
+                attempted at;
+                if (code == 0) at = ok_attempt();
+                else {
+                    at = failed(code, code == 2006 ? phase::send : phase::read_result);
+                    at.cut = pick(6) == 0;
+                    at.reached = static_cast<reach>(pick(3));
+                    const classification c = classify(failure{code, at.diag.sqlstate, at.diag.where, false});
+                    // Could this attempt have taken effect, from what a black box or the server says?
+                    if (s.black_box) unknown = at.reached != reach::none && c.statement != outcome::failed;
+                    else unknown = c.statement == outcome::unknown;
+                }
+                a = e.resume(at, h.now);
+                break;
+            }
+            case action_type::wait: a = h.wait_out(e, a); break;
+            default: FAIL("unexpected action " << to_string(a.type)); break;
+            }
+        }
+        ++sequences;
+    }
+    CHECK(sequences == 4000);
+    CHECK(resends_after_unknown == 0);
+}
