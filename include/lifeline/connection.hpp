@@ -118,6 +118,7 @@ public:
                 r.rows.clear();
                 r.columns.clear();
                 if (detail::changes_session(sql)) io_.mark_dirty();
+                e.lock_uncertain = detail::may_release_locks(sql);
                 return traits::execute(io_.session(), sql, &r, e.diag);
             });
             return r;
@@ -350,6 +351,8 @@ private:
         }
         case action_type::fence:
             return e.resume(io_.fence(a.target, a.bound), clock_.now());
+        case action_type::kill:
+            return e.resume(io_.kill(a.target, a.bound), clock_.now());
         case action_type::wait:
             ++stats_.retries;
             if (observer_) observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
@@ -501,7 +504,7 @@ template <class Driver, class Policy>
 bool connection<Driver, Policy>::reset_if_dirty(call_options co, diagnostics& diag) noexcept {
     if (!io_.open() || !dirty()) return true;
     const auto limit = co.deadline.count() > 0 ? co.deadline : policy_.retry.deadline;
-    if (io_.reset(deadline::after(limit, clock_.now()), spec_, diag)) {
+    if (io_.reset(deadline::after(limit, clock_.now()), spec_, state_.current, diag)) {
         state_.in_transaction = false;
         state_.untracked_state = false;
         return true;

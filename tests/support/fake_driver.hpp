@@ -85,6 +85,12 @@ struct fake_server {
         fake_session* session = nullptr;     // the client side, while it exists
     };
     std::map<std::uint64_t, process> processes;
+    std::map<std::string, std::uint64_t> user_locks;  // GET_LOCK name -> holder id
+    bool locks_supported = true;      // false: GET_LOCK / IS_USED_LOCK fail (like Galera)
+    void release_locks(std::uint64_t id) {
+        for (auto it = user_locks.begin(); it != user_locks.end();)
+            it = it->second == id ? user_locks.erase(it) : std::next(it);
+    }
     // Outages (pool tests).
     std::atomic<bool> down{false};
     std::atomic<int> connect_delay_ms{0};
@@ -146,7 +152,10 @@ struct fake_session {
             if (it != srv->processes.end() && it->second.session == this) {
                 it->second.session = nullptr;
                 // A session that still runs a statement stays on the server until killed.
-                if (it->second.lingering.empty()) srv->processes.erase(it);
+                if (it->second.lingering.empty()) {
+                    srv->release_locks(id);
+                    srv->processes.erase(it);
+                }
             }
         }
         if (client_fd >= 0) ::close(client_fd);
@@ -175,6 +184,7 @@ inline void fake_server::restart() {
     for (auto& p : processes)
         if (p.second.session) p.second.session->kill_idle();
     processes.clear();
+    user_locks.clear();
     started_at += 100;
     next_id = 1;
 }
@@ -292,7 +302,8 @@ struct lifeline::driver_traits<lifeline::test::fake> {
                 }
         };
         const bool own = starts(text, "SET ") || starts(text, "SELECT @@wait_timeout") ||
-                         starts(text, "SELECT USER FROM information_schema.PROCESSLIST") || starts(text, "KILL ");
+                         starts(text, "SELECT IS_USED_LOCK(") || starts(text, "SELECT NULL, (SELECT USER") ||
+                         starts(text, "SELECT GET_LOCK(") || starts(text, "KILL ");
         if (!own && !srv->execute_faults.empty()) {
             auto f = srv->execute_faults.front();
             srv->execute_faults.pop_front();
@@ -318,26 +329,52 @@ struct lifeline::driver_traits<lifeline::test::fake> {
             res->affected_rows = 1;
         }
         // lifeline's own statements
+        auto quoted = [&](std::size_t from) {  // the first '...' at or after `from`
+            const auto a = text.find('\'', from);
+            const auto b = text.find('\'', a + 1);
+            return a == std::string::npos || b == std::string::npos ? std::string() : text.substr(a + 1, b - a - 1);
+        };
+        auto get_lock = [&](const std::string& name) -> std::string {
+            if (!srv->locks_supported) return "NULL";
+            auto it = srv->user_locks.find(name);
+            if (it != srv->user_locks.end() && it->second != s.id) return "0";
+            srv->user_locks[name] = s.id;
+            return "1";
+        };
         if (starts(text, "SELECT @@wait_timeout")) {
             if (!srv->identity_known) {
                 fail(1054, phase::read_result, out, "Unknown column");
                 return false;
             }
+            const auto g = text.find("GET_LOCK(");
+            const std::string locked = g == std::string::npos ? "0" : get_lock(quoted(g));
             if (res) {
-                res->columns = {"wt", "map", "id", "sid", "host", "port", "start"};
+                res->columns = {"wt", "map", "id", "sid", "host", "port", "start", "lock"};
                 res->rows = {{std::string("28800"), std::string("1048576"), std::to_string(s.id),
                               std::to_string(srv->server_id), srv->hostname, std::string("3306"),
-                              std::to_string(srv->started_at)}};
+                              std::to_string(g == std::string::npos ? 0 : srv->started_at), locked}};
             }
             return true;
         }
-        if (starts(text, "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = ")) {
+        if (starts(text, "SELECT GET_LOCK(")) {
+            if (res) res->rows = {{get_lock(quoted(0))}};
+            return true;
+        }
+        if (starts(text, "SELECT IS_USED_LOCK(") || starts(text, "SELECT NULL, (SELECT USER")) {
+            if (starts(text, "SELECT IS_USED_LOCK(") && !srv->locks_supported) {
+                fail(1305, phase::read_result, out, "FUNCTION IS_USED_LOCK does not exist");
+                return false;
+            }
+            std::optional<std::string> holder;
+            if (starts(text, "SELECT IS_USED_LOCK(")) {
+                auto it = srv->user_locks.find(quoted(0));
+                if (it != srv->user_locks.end()) holder = std::to_string(it->second);
+            }
             const auto id = std::stoull(text.substr(text.rfind(' ') + 1));
             auto it = srv->processes.find(id);
-            if (res) {
-                res->rows.clear();
-                if (it != srv->processes.end() && it->second.alive) res->rows = {{it->second.user}};
-            }
+            std::optional<std::string> user;
+            if (it != srv->processes.end() && it->second.alive) user = it->second.user;
+            if (res) res->rows = {{holder, user}};
             return true;
         }
         if (starts(text, "KILL CONNECTION ")) {
@@ -353,6 +390,7 @@ struct lifeline::driver_traits<lifeline::test::fake> {
             }
             it->second.lingering.clear();  // killed: its statement rolls back
             if (it->second.session) it->second.session->kill_idle();
+            srv->release_locks(id);
             srv->processes.erase(it);
             srv->log.push_back("killed:" + std::to_string(id));
             return true;
@@ -469,6 +507,7 @@ struct lifeline::driver_traits<lifeline::test::fake> {
         s.pending.clear();
         s.in_txn = s.atomic_txn = s.autocommit_off = false;
         s.state_changed = s.changed_since_reset = false;
+        s.srv->release_locks(s.id);  // COM_RESET_CONNECTION releases user locks
         return true;
     }
 };

@@ -47,6 +47,9 @@ struct harness {
 session_ref session(std::uint64_t id, std::int64_t started = 1000, std::uint64_t server_id = 1) {
     session_ref r;
     r.id = id;
+    r.lock_hi = 0xabc;
+    r.lock_lo = id;  // each session's own lock name
+    r.lock_certain = true;
     r.server.server_id = server_id;
     r.server.host_hash = fnv1a("db");
     r.server.port = 3306;
@@ -62,6 +65,32 @@ connected up(std::uint64_t id, std::int64_t started = 1000, std::uint64_t server
     c.wait_timeout = 28800s;
     c.max_allowed_packet = 1 << 20;
     return c;
+}
+
+// What fencing finds on the server.
+fenced holds_its_lock(std::uint64_t id) {  // the old session is alive
+    fenced f;
+    f.ok = true;
+    f.lock_holder = id;
+    f.present = f.present_is_ours = true;
+    return f;
+}
+fenced ended() {  // nobody holds the lock, nobody carries the id
+    fenced f;
+    f.ok = true;
+    return f;
+}
+fenced id_reused(bool ours) {  // a session carries the old id but holds no lock
+    fenced f;
+    f.ok = true;
+    f.present = true;
+    f.present_is_ours = ours;
+    return f;
+}
+killed kill_ok() {
+    killed k;
+    k.ok = true;
+    return k;
 }
 
 connected refused(unsigned code = 2002) {
@@ -218,17 +247,17 @@ TEST_CASE("engine: verification runs only after the old session is fenced", "[un
     REQUIRE(a.type == action_type::connect);
     a = e.resume(up(9), h.now);  // same server process, a newer id
     REQUIRE(a.type == action_type::fence);
-    CHECK(a.target == 5);
-    SECTION("killed, then gone -> verify -> not applied -> re-send") {
-        fenced f;
-        f.result = fence_result::killed;
-        a = e.resume(f, h.now);
+    CHECK(a.target.id == 5);
+    SECTION("alive: KILL, then gone -> verify -> not applied -> re-send") {
+        a = e.resume(holds_its_lock(5), h.now);
+        REQUIRE(a.type == action_type::kill);
+        CHECK(a.target.id == 5);
+        a = e.resume(kill_ok(), h.now);
         a = h.wait_out(e, a);
         REQUIRE(a.type == action_type::probe);
         a = e.resume(probed{socket_status::alive}, h.now);
         REQUIRE(a.type == action_type::fence);
-        f.result = fence_result::gone;
-        a = e.resume(f, h.now);
+        a = e.resume(ended(), h.now);
         REQUIRE(a.type == action_type::verify);
         verified v;
         v.check = write_check::not_applied;
@@ -237,9 +266,7 @@ TEST_CASE("engine: verification runs only after the old session is fenced", "[un
         CHECK(e.attempts() == 2);
     }
     SECTION("applied -> done, verified, not re-sent") {
-        fenced f;
-        f.result = fence_result::gone;
-        a = e.resume(f, h.now);
+        a = e.resume(ended(), h.now);
         verified v;
         v.check = write_check::applied;
         a = e.resume(v, h.now);
@@ -249,43 +276,82 @@ TEST_CASE("engine: verification runs only after the old session is fenced", "[un
         CHECK(e.attempts() == 1);
     }
     SECTION("the check cannot tell -> outcome_unknown") {
-        fenced f;
-        f.result = fence_result::gone;
-        e.resume(f, h.now);
+        e.resume(ended(), h.now);
         verified v;
         a = e.resume(v, h.now);
         CHECK(a.ec == errc::outcome_unknown);
     }
     SECTION("the check itself fails -> verification_failed") {
-        fenced f;
-        f.result = fence_result::gone;
-        e.resume(f, h.now);
+        e.resume(ended(), h.now);
         verified v;
         v.failed = true;
         a = e.resume(v, h.now);
         CHECK(a.ec == errc::verification_failed);
     }
-    SECTION("a session of another account under that id is never killed -> outcome_unknown") {
-        fenced f;
-        f.result = fence_result::not_ours;
-        a = e.resume(f, h.now);
+    SECTION("the old id carried by a session without the old lock: another session (a restart); no KILL") {
+        a = e.resume(id_reused(true), h.now);
+        CHECK(a.type == action_type::verify);
+    }
+    SECTION("another session holds the old lock: impossible for ours -> outcome_unknown, no KILL") {
+        a = e.resume(holds_its_lock(77), h.now);
         CHECK(a.ec == errc::outcome_unknown);
     }
     SECTION("KILL refused -> outcome_unknown") {
-        fenced f;
-        f.result = fence_result::failed;
-        a = e.resume(f, h.now);
+        a = e.resume(holds_its_lock(5), h.now);
+        killed k;
+        k.diag.code = 1095;
+        a = e.resume(k, h.now);
         CHECK(a.ec == errc::outcome_unknown);
     }
     SECTION("the fencing session breaks -> connect again, fence again") {
         fenced f;
-        f.result = fence_result::connection_lost;
+        f.connection_lost = true;
         a = e.resume(f, h.now);
         a = h.wait_out(e, a);
         REQUIRE(a.type == action_type::connect);
         a = e.resume(up(11), h.now);
         CHECK(a.type == action_type::fence);
-        CHECK(a.target == 5);
+        CHECK(a.target.id == 5);
+    }
+}
+
+TEST_CASE("engine: without a certain lock, a reused id is judged by the server's identity", "[unit][safety]") {
+    harness h;
+    auto e = h.op(verify_spec());
+    e.start(h.now);
+    connected c = up(5);
+    e.resume(c, h.now);
+    attempted black = lost_in_flight();
+    black.lock_uncertain = true;  // e.g. a run() callable ran: it may have released the lock
+    auto a = e.resume(black, h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    a = e.resume(up(9), h.now);  // same process as far as identity goes (same start, higher id)
+    REQUIRE(a.type == action_type::fence);
+    SECTION("ours, alive without its lock: lifeline cannot prove it is its own -> outcome_unknown, no KILL") {
+        a = e.resume(id_reused(true), h.now);
+        CHECK(a.ec == errc::outcome_unknown);
+    }
+    SECTION("gone: fenced") {
+        a = e.resume(ended(), h.now);
+        CHECK(a.type == action_type::verify);
+    }
+}
+
+TEST_CASE("engine: a server without user locks falls back to the id and the account", "[unit][safety]") {
+    harness h;
+    auto e = h.op(verify_spec());
+    e.start(h.now);
+    connected c = up(5);
+    c.session.lock_hi = c.session.lock_lo = 0;
+    c.session.lock_certain = false;
+    e.resume(c, h.now);
+    auto a = e.resume(lost_in_flight(), h.now);
+    if (a.type == action_type::wait) a = h.wait_out(e, a);
+    a = e.resume(up(9), h.now);
+    REQUIRE(a.type == action_type::fence);
+    SECTION("ours: KILL") { CHECK(e.resume(id_reused(true), h.now).type == action_type::kill); }
+    SECTION("another account's: never KILLed -> outcome_unknown") {
+        CHECK(e.resume(id_reused(false), h.now).ec == errc::outcome_unknown);
     }
 }
 
@@ -297,17 +363,15 @@ TEST_CASE("engine: the killed session never leaves by the deadline -> outcome_un
     auto a = e.resume(lost_in_flight(), h.now);
     if (a.type == action_type::wait) a = h.wait_out(e, a);
     a = e.resume(up(9), h.now);
-    fenced killed;
-    killed.result = fence_result::killed;
-    int polls = 0;
-    while (a.type == action_type::fence || a.type == action_type::probe || a.type == action_type::wait) {
-        if (a.type == action_type::fence) a = e.resume(killed, h.now), ++polls;
+    int kills = 0;
+    while (a.type != action_type::done) {
+        if (a.type == action_type::fence) a = e.resume(holds_its_lock(5), h.now);
+        else if (a.type == action_type::kill) a = e.resume(kill_ok(), h.now), ++kills;
         else if (a.type == action_type::probe) a = e.resume(probed{socket_status::alive}, h.now);
         else a = h.wait_out(e, a);
     }
-    CHECK(a.type == action_type::done);
     CHECK(a.ec == errc::outcome_unknown);
-    CHECK(polls > 1);
+    CHECK(kills > 1);
 }
 
 TEST_CASE("engine: fencing judges the server's identity before any KILL", "[unit][safety]") {
@@ -741,10 +805,8 @@ TEST_CASE("transaction engine: the lost COMMIT is resolved after fencing", "[uni
     CHECK_FALSE(h.state.open);  // the old session is never reused, not even to roll back
     a = e.resume(up(8), h.now);
     REQUIRE(a.type == action_type::fence);
-    CHECK(a.target == 5);
-    fenced gone;
-    gone.result = fence_result::gone;
-    a = e.resume(gone, h.now);
+    CHECK(a.target.id == 5);
+    a = e.resume(ended(), h.now);
     REQUIRE(a.type == action_type::lookup);
     SECTION("found: committed, not replayed") {
         looked_up l;
@@ -865,6 +927,7 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
         bool unknown = false;     // a send may have taken effect and has not been proven otherwise
         bool fenced_ok = false;   // since then: the old session was shown gone (or restarted)
         bool verified_no = false; // since then: the check said not applied
+        bool old_gone = false;    // the old session was killed (the next inspection finds it gone)
         std::uint64_t next_id = 10;
         std::int64_t start = 1000;
         auto a = e.start(h.now);
@@ -883,18 +946,29 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
                 else {
                     if (r == 1) start += 10, next_id = 1;  // the server restarted
                     const auto c = up(next_id++, start);
-                    if (unknown && r == 1) fenced_ok = true;  // a restart ends the old session
+                    if (unknown && r == 1) old_gone = fenced_ok = true;  // a restart ends the old session
                     a = e.resume(c, h.now);
                 }
                 break;
             }
             case action_type::fence: {
+                // What the server shows is consistent with the model: the old session holds its lock
+                // until it is killed (then it is gone), unless the server restarted.
                 fenced f;
-                const int r = pick(5);
-                f.result = r == 0 ? fence_result::gone : r == 1 ? fence_result::killed : r == 2 ? fence_result::not_ours
-                         : r == 3 ? fence_result::connection_lost : fence_result::failed;
-                if (f.result == fence_result::gone) fenced_ok = true;
+                const int r = pick(6);
+                if (r == 0) f.connection_lost = true;
+                else if (r == 1) f.diag.code = 1142;  // refused
+                else if (fenced_ok || old_gone) f = ended();
+                else f = holds_its_lock(a.target.id);
+                if (f.ok && f.lock_holder == 0) fenced_ok = true;
                 a = e.resume(f, h.now);
+                break;
+            }
+            case action_type::kill: {
+                killed k;
+                k.ok = pick(4) != 0;
+                if (k.ok) old_gone = true;
+                a = e.resume(k, h.now);
                 break;
             }
             case action_type::verify: {
@@ -909,7 +983,7 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
             }
             case action_type::attempt: {
                 if (unknown && !(fenced_ok && verified_no)) ++resends_after_unknown;
-                unknown = fenced_ok = verified_no = false;
+                unknown = fenced_ok = verified_no = old_gone = false;
                 static const unsigned codes[] = {0, 2013, 2006, 1205, 1213, 1317, 1062, 2013};
                 const unsigned code = codes[pick(8)];
                 attempted at;

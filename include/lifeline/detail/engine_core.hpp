@@ -44,7 +44,8 @@ enum class action_type : std::uint8_t {
     probe,     // poll the session's socket (no round trip)            -> resume(probed)
     ping,      // COM_PING                                               -> resume(pinged)
     connect,   // close the old session, connect, restore the session   -> resume(connected)
-    fence,     // on the current session: find `target` and KILL it if it is ours -> resume(fenced)
+    fence,     // on the current session: inspect the old session `target`    -> resume(fenced)
+    kill,      // KILL CONNECTION target.id (shown to be ours by fence)    -> resume(killed)
     verify,    // run the caller's check                                 -> resume(verified)
     attempt,   // send the statement / run the callable                  -> resume(attempted)
     begin,     // transaction: START TRANSACTION (+ token row)           -> resume(began)
@@ -62,6 +63,7 @@ constexpr std::string_view to_string(action_type a) noexcept {
     case action_type::ping: return "ping";
     case action_type::connect: return "connect";
     case action_type::fence: return "fence";
+    case action_type::kill: return "kill";
     case action_type::verify: return "verify";
     case action_type::attempt: return "attempt";
     case action_type::begin: return "begin";
@@ -79,7 +81,7 @@ struct next_action {
     action_type type = action_type::done;
     deadline bound = deadline::none();  // the I/O step must end by then (watchdog, timer)
     duration delay{};                   // wait: how long
-    std::uint64_t target = 0;           // fence: the old session's id
+    session_ref target{};               // fence, kill: the old session
     std::error_code ec;                 // done: the result (empty: success)
 };
 
@@ -107,15 +109,19 @@ struct connected {
     std::uint64_t seed = 0;               // picks the session's lifetime jitter
     bool reconnect_option = false;        // the driver turned OPT_RECONNECT on behind our back
 };
-enum class fence_result : std::uint8_t {
-    gone,             // the old session is not on the server (any more)
-    killed,           // it was ours and is killed; it may take a moment to leave
-    not_ours,         // a session with that id belongs to another account: never KILLed
-    connection_lost,  // the fencing session itself broke
-    failed,           // the server refused (diag says why)
-};
+// What the server says about the old session (fence_inspect_sql): facts, the engine decides.
 struct fenced {
-    fence_result result = fence_result::failed;
+    bool ok = false;               // the inspection ran (false: see connection_lost and diag)
+    bool connection_lost = false;  // the inspecting session itself broke
+    std::uint64_t lock_holder = 0; // who holds the old session's lock (0: nobody)
+    bool locks_unsupported = false;// the server refused the lock function (no answer from it)
+    bool present = false;          // a session with the old session's id is on the server
+    bool present_is_ours = false;  // ... logged in as lifeline's account
+    diagnostics diag{};
+};
+struct killed {
+    bool ok = false;               // KILL went through, or the session was already gone (1094)
+    bool connection_lost = false;
     diagnostics diag{};
 };
 struct verified {
@@ -140,6 +146,7 @@ struct attempted {
     bool open_after = true;         // the session survived (false: the driver or lifeline closed it)
     bool untracked_change = false;  // the server reported unregistered session state changes
     bool nothing_ran = false;       // proven not executed (e.g. the prepare step failed)
+    bool lock_uncertain = false;    // the session's lock may have been released (a black box ran)
     bool usage_error = false;       // refused before sending (e.g. wrong parameter count): diag says why
 };
 struct waited {};
@@ -297,31 +304,56 @@ public:
     }
 
     next_action resume(const fenced& e, steady_time now) {
-        switch (e.result) {
-        case fence_result::gone:
-            fence_pending_ = false;
-            return self().ready(now);
-        case fence_result::killed: {
-            // It may still be rolling back; poll until it has left the server.
-            poll_interval_ = std::min<duration>(poll_interval_ * 2, std::chrono::milliseconds(50));
-            const gate_verdict v = gate_.poll(now, poll_interval_);
-            if (v.stop != stop_reason::none)
-                return finish(self().unknown_error(), "the old session was killed but had not left the server by the deadline");
-            return wait(v.delay, after::prepare, "waiting for the killed session to leave the server");
+        if (!e.ok) {
+            diag_ = e.diag;
+            if (e.connection_lost) {
+                state_.open = false;
+                return retry_connect(now, "lost the connection while fencing");
+            }
+            return finish(self().unknown_error(), "could not look the old session up on the server");
         }
-        case fence_result::not_ours:
+        const session_ref& t = fence_target_;
+        if (t.has_lock() && !e.locks_unsupported && e.lock_holder != 0) {
+            if (e.lock_holder == t.id) return kill_target();  // alive, and certainly lifeline's own
+            return finish(self().unknown_error(), "another session holds the old session's lock");
+        }
+        if (!e.present) return fenced_off(now);  // nobody carries its id: it has ended
+        // Some session carries the old id but does not hold its lock.
+        if (t.has_lock() && t.lock_certain && !e.locks_unsupported)
+            return fenced_off(now);  // the old one would hold its lock: this is another session (a restart)
+        switch (judge(t, state_.current)) {
+        case process_verdict::restarted: return fenced_off(now);
+        case process_verdict::same_server:
             return finish(self().unknown_error(),
-                          "the old session's id belongs to another account on this server: not killed, so its "
-                          "statement's fate is unknown");
-        case fence_result::connection_lost:
-            state_.open = false;
+                          "a session carries the old session's id and the server's start instant is unknown: not killed");
+        case process_verdict::same_process:
+            if (e.present_is_ours && !t.has_lock()) return kill_target();  // no lock to go by: the id, the account
+            return finish(self().unknown_error(),
+                          e.present_is_ours
+                              ? "the old session's id is in use but lifeline cannot prove the session is its own "
+                                "(its lock may have been released by the caller's code): not killed"
+                              : "the old session's id belongs to another account on this server: not killed");
+        case process_verdict::different_server:
+        case process_verdict::unknown: break;
+        }
+        return finish(self().unknown_error(), "the old session cannot be identified on this server");
+    }
+
+    next_action resume(const killed& e, steady_time now) {
+        if (!e.ok) {
             diag_ = e.diag;
-            return retry_connect(now, "lost the connection while fencing");
-        case fence_result::failed:
-            diag_ = e.diag;
+            if (e.connection_lost) {
+                state_.open = false;
+                return retry_connect(now, "lost the connection while fencing");
+            }
             return finish(self().unknown_error(), "could not shut the old session out (KILL failed)");
         }
-        return finish(self().unknown_error(), "fence");
+        // It may still be rolling back; look again until it has left the server.
+        poll_interval_ = std::min<duration>(poll_interval_ * 2, std::chrono::milliseconds(50));
+        const gate_verdict v = gate_.poll(now, poll_interval_);
+        if (v.stop != stop_reason::none)
+            return finish(self().unknown_error(), "the old session was killed but had not left the server by the deadline");
+        return wait(v.delay, after::prepare, "waiting for the killed session to leave the server");
     }
 
     next_action resume(const waited&, steady_time now) {
@@ -384,21 +416,28 @@ protected:
     // Before re-sending anything after an unknown outcome: shut the old session out.
     next_action fence_or_continue(steady_time now) {
         switch (judge(fence_target_, state_.current)) {
-        case process_verdict::restarted:
-            fence_pending_ = false;  // the old session died with the old server process
-            return self().ready(now);
-        case process_verdict::same_process: {
-            next_action a = act(action_type::fence, gate_.until());
-            a.target = fence_target_.id;
-            return a;
-        }
+        case process_verdict::restarted: return fenced_off(now);  // it died with the old process
         case process_verdict::different_server:
             return finish(self().unknown_error(),
                           "reconnected to a different server than the one that ran the statement: its fate cannot "
                           "be checked there");
-        case process_verdict::unknown: break;
+        case process_verdict::unknown:
+            return finish(self().unknown_error(), "the server's identity is unknown, so the old session cannot be fenced");
+        case process_verdict::same_server:
+        case process_verdict::same_process: break;
         }
-        return finish(self().unknown_error(), "the server's identity is unknown, so the old session cannot be fenced");
+        next_action a = act(action_type::fence, gate_.until());
+        a.target = fence_target_;
+        return a;
+    }
+    next_action fenced_off(steady_time now) {
+        fence_pending_ = false;
+        return self().ready(now);
+    }
+    next_action kill_target() {
+        next_action a = act(action_type::kill, gate_.until());
+        a.target = fence_target_;
+        return a;
     }
 
     void arm_fence(const session_ref& target) noexcept {

@@ -76,6 +76,7 @@ public:
     next_action resume(const attempted& e, steady_time now) {
         link_state& st = this->state_;
         st.open = e.open_after;
+        if (e.lock_uncertain) st.current.lock_certain = false;
         if (e.ok) {
             st.in_transaction = e.in_txn_after;
             st.health.on_used(now);

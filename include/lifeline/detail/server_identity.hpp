@@ -11,7 +11,15 @@
 //   other server_id / hostname / port        -> different_server (failover, a proxy's other backend)
 //   other start instant, or id not increasing -> restarted: the old session died with the old
 //                                               process (ids only grow within one process)
-//   otherwise                                 -> same_process: look the old id up and KILL it
+//   otherwise                                 -> same_process
+// A restart within the same second (a crash and an immediate restart) can still pass as
+// same_process. So each session also takes a user-level lock with a random name at connect
+// (GET_LOCK('lifeline-<128 random bits>', 0)): only that session can hold it, and it is released
+// only when the session ends. Fencing asks who holds the old session's lock (IS_USED_LOCK): the
+// old id -> it is alive and certainly ours, KILL it; nobody -> it has ended, whatever session now
+// carries its id. The lock is trusted only while lifeline knows it is held (`lock_certain`):
+// after a run() callable or a statement that may release user locks, fencing falls back to the
+// identity above and, when that cannot decide, reports an unknown outcome instead of guessing.
 // Pure and allocation-free: a POD the engines copy freely (the host name is kept as a hash).
 #ifndef LIFELINE_DETAIL_SERVER_IDENTITY_HPP
 #define LIFELINE_DETAIL_SERVER_IDENTITY_HPP
@@ -39,11 +47,16 @@ struct server_identity {
 struct session_ref {
     std::uint64_t id = 0;  // CONNECTION_ID(); 0: none
     server_identity server;
+    std::uint64_t lock_hi = 0, lock_lo = 0;  // the session's lock name (0, 0: it holds none)
+    bool lock_certain = false;              // lifeline knows the session still holds it
+
+    bool has_lock() const noexcept { return (lock_hi | lock_lo) != 0; }
 };
 
 enum class process_verdict : std::uint8_t {
-    same_process,      // the old session may still exist here: look it up, KILL it if it is ours
+    same_process,      // the old session may still exist here: look it up (its lock decides)
     restarted,         // same server, new process: the old session is certainly gone
+    same_server,       // same server, but whether it restarted is unknown (no start instant)
     different_server,  // cannot see the old session from here: its fate is unknown
     unknown,           // an identity is missing: nothing can be concluded
 };
@@ -54,10 +67,10 @@ constexpr process_verdict judge(const session_ref& old_session, const session_re
     if (!a.known || !b.known || old_session.id == 0 || current.id == 0) return process_verdict::unknown;
     if (a.server_id != b.server_id || a.host_hash != b.host_hash || a.port != b.port)
         return process_verdict::different_server;
-    if (a.started_at == 0 || b.started_at == 0) return process_verdict::unknown;
-    if (a.started_at != b.started_at) return process_verdict::restarted;
+    if (a.started_at != 0 && b.started_at != 0 && a.started_at != b.started_at) return process_verdict::restarted;
     // Within one process ids only grow; a restart inside the same second shows as a smaller id.
     if (current.id <= old_session.id) return process_verdict::restarted;
+    if (a.started_at == 0 || b.started_at == 0) return process_verdict::same_server;
     return process_verdict::same_process;
 }
 

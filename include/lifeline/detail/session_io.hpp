@@ -20,8 +20,10 @@
 #include <lifeline/result.hpp>
 #include <lifeline/session.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,34 +127,37 @@ public:
         return e;
     }
 
-    // On the current session: is `target` (an old session of ours) still on the server? KILL it.
-    fenced fence(std::uint64_t target, const deadline& bound) {
+    // On the current session: who holds the old session's lock, who carries its id (facts only;
+    // the engine decides).
+    fenced fence(const session_ref& target, const deadline& bound) {
         fenced e;
         result r;
         bool cut = false;
-        const std::string who = fence_lookup_sql(target);
-        if (!guarded(bound, cut, [&] { return traits::execute(session_, who, &r, e.diag); })) {
-            e.result = (cut || broken(e.diag)) ? fence_result::connection_lost : fence_result::failed;
+        const std::string q = fence_inspect_sql(target);
+        if (!guarded(bound, cut, [&] { return traits::execute(session_, q, &r, e.diag); }) || cut) {
+            e.connection_lost = cut || broken(e.diag);
+            if (cut) cut_account(e.diag, "fencing");
             return e;
         }
-        if (r.rows.empty()) {
-            e.result = fence_result::gone;
+        if (r.rows.size() != 1 || r.rows[0].size() != 2) {
+            e.diag.client_message = "unexpected answer while fencing";
             return e;
         }
-        // Never KILL a session that is not this account's (ids are per server process; this is a
-        // second line of defence behind the server identity check).
-        if (r.scalar() != std::optional<std::string>(options_.user)) {
-            e.result = fence_result::not_ours;
-            return e;
-        }
-        const std::string kill = kill_sql(target);
-        if (guarded(bound, cut, [&] { return traits::execute(session_, kill, nullptr, e.diag); }) ||
-            e.diag.code == 1094 /* ER_NO_SUCH_THREAD: gone meanwhile */) {
-            e.result = fence_result::killed;
-            e.diag = diagnostics{};
-            return e;
-        }
-        e.result = (cut || broken(e.diag)) ? fence_result::connection_lost : fence_result::failed;
+        e.ok = true;
+        e.lock_holder = to_u64(r.rows[0][0]);
+        e.present = r.rows[0][1].has_value();
+        e.present_is_ours = r.rows[0][1] == std::optional<std::string>(options_.user);
+        return e;
+    }
+
+    killed kill(const session_ref& target, const deadline& bound) {
+        killed e;
+        bool cut = false;
+        const std::string q = kill_sql(target.id);
+        e.ok = guarded(bound, cut, [&] { return traits::execute(session_, q, nullptr, e.diag); }) && !cut;
+        if (!e.ok && e.diag.code == 1094) e.ok = true;  // ER_NO_SUCH_THREAD: it ended meanwhile
+        if (!e.ok) e.connection_lost = cut || broken(e.diag);
+        if (e.ok) e.diag = diagnostics{};
         return e;
     }
 
@@ -171,8 +176,10 @@ public:
             if (guard_state) e.untracked_change = traits::untracked_state_changed(session_);
             if constexpr (has_session_changed<traits>::value) dirty_ = dirty_ || traits::session_changed(session_);
             if (black_box) dirty_ = true;  // whatever it did to the session, lifeline cannot see it
+            e.lock_uncertain = black_box;
             return e;
         }
+        e.lock_uncertain = black_box;
         if (e.cut) cut_account(e.diag, "the statement");
         if (black_box) {
             const std::optional<std::uint64_t> after = wire_bytes();
@@ -274,21 +281,35 @@ public:
 
     // The pool's return path: a session whose state changed goes back to the registered state
     // (COM_RESET_CONNECTION, then the session replayed); false: it could not, close it.
-    bool reset(const deadline& bound, const spec_type& spec, diagnostics& d) {
+    // `current` is the session's identity: the reset released its lock, which is taken again.
+    bool reset(const deadline& bound, const spec_type& spec, session_ref& current, diagnostics& d) {
         if constexpr (has_reset_session<traits>::value) {
             bool cut = false;
-            if (!guarded(bound, cut, [&] { return traits::reset_session(session_, d); })) return false;
+            if (!guarded(bound, cut, [&] { return traits::reset_session(session_, d); }) || cut) return false;
             if constexpr (has_prepare<traits>::value) {
                 for (auto& h : statements_)  // the server closed them; the handles are stale
                     if (h) traits::close_statement(*h);
                 statements_.clear();
             }
+            // COM_RESET_CONNECTION keeps the current schema: go back to the registered one.
+            if (!options_.database.empty()) {
+                const std::string use = "USE " + quote_identifier(options_.database);
+                if (!guarded(bound, cut, [&] { return traits::execute(session_, use, nullptr, d); }) || cut) return false;
+            }
             if (!restore(bound, spec, d)) return false;
+            if (current.has_lock()) {
+                result r;
+                const std::string q = relock_sql(current);
+                current.lock_certain = guarded(bound, cut, [&] { return traits::execute(session_, q, &r, d); }) && !cut &&
+                                       r.scalar() == std::optional<std::string>("1");
+                if (cut) return false;
+            }
             dirty_ = false;
             return true;
         } else {
             (void)bound;
             (void)spec;
+            (void)current;
             d.client_message = "this driver cannot reset a session; it is closed instead";
             return false;
         }
@@ -341,12 +362,14 @@ private:
     }
 
     bool learn(const deadline& bound, session_facts& facts, diagnostics& d) {
-        for (std::string_view q : identity_queries) {
+        const std::uint64_t hi = nonce(), lo = nonce();
+        for (int variant = 0; variant < identity_variants; ++variant) {
             result r;
             bool cut = false;
             diagnostics qd;
+            const std::string q = identity_query(variant, hi, lo);
             const bool ok = guarded(bound, cut, [&] { return traits::execute(session_, q, &r, qd); });
-            if (ok && !cut && parse_session_facts(r, facts)) return true;
+            if (ok && !cut && parse_session_facts(r, hi, lo, facts)) return true;
             if (cut || (!ok && broken(qd))) {
                 d = qd;
                 return cut_or(d, "reading the session's settings");
@@ -354,6 +377,16 @@ private:
         }
         facts = session_facts{};  // a server that answers none of them: usable, just not fenceable
         return true;
+    }
+
+    // 64 random bits per call: process-wide seed (random_device once) and a counter.
+    static std::uint64_t nonce() noexcept {
+        static const std::uint64_t seed = [] {
+            std::random_device rd;
+            return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ entropy_seed(&rd);
+        }();
+        static std::atomic<std::uint64_t> counter{0};
+        return splitmix64(seed + 0x9e3779b97f4a7c15ull * ++counter)();
     }
 
     bool cut_or(diagnostics& d, std::string_view what) {

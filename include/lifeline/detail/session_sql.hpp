@@ -27,6 +27,16 @@ inline std::string sql_quote(std::string_view text) {
     return out;
 }
 
+// `name` as an SQL identifier (backquotes doubled).
+inline std::string quote_identifier(std::string_view name) {
+    std::string out = "`";
+    for (char c : name) {
+        if (c == '`') out += c;
+        out += c;
+    }
+    return out + "`";
+}
+
 // The registered session as one SET statement (one round trip), or "" when nothing is registered.
 inline std::string session_set_statement(std::string_view charset, std::string_view time_zone, std::string_view sql_mode,
                                          bool track_state) {
@@ -47,16 +57,32 @@ inline std::string session_set_statement(std::string_view charset, std::string_v
 // What lifeline learns about each new session, in one round trip: the settings it adapts to
 // and the server process's identity (see server_identity.hpp). UNIX_TIMESTAMP() and Uptime are
 // read in one statement, so both use the same query start and the difference is exact.
-inline constexpr std::string_view identity_queries[] = {
-    // MariaDB, MySQL 5.7
-    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, "
-    "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')",
-    // MySQL 8 (information_schema.GLOBAL_STATUS is gone)
-    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, "
-    "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime')",
-    // Anything else: no start instant (fencing then reports an unknown outcome rather than guess)
-    "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, 0",
-};
+// The session's lock name (server_identity.hpp): 'lifeline-' and 32 hex digits.
+inline std::string lock_name(std::uint64_t hi, std::uint64_t lo) {
+    static const char hex[] = "0123456789abcdef";
+    std::string s = "lifeline-";
+    for (int i = 15; i >= 0; --i) s += hex[(hi >> (i * 4)) & 15];
+    for (int i = 15; i >= 0; --i) s += hex[(lo >> (i * 4)) & 15];
+    return s;
+}
+
+// Variant `i` of the query (i = 0, 1, 2), taking the lock `hi`/`lo`. A server that answers
+// none of them is still usable, just not fenceable.
+inline std::string identity_query(int variant, std::uint64_t hi, std::uint64_t lo) {
+    std::string q = "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, ";
+    switch (variant) {
+    case 0:  // MariaDB, MySQL 5.7
+        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')";
+        break;
+    case 1:  // MySQL 8 (information_schema.GLOBAL_STATUS is gone)
+        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime')";
+        break;
+    default:  // anything else: no start instant, no lock
+        return q + "0, 0";
+    }
+    return q + ", GET_LOCK('" + lock_name(hi, lo) + "', 0)";
+}
+inline constexpr int identity_variants = 3;
 
 struct session_facts {
     std::chrono::seconds wait_timeout{0};
@@ -73,9 +99,9 @@ inline std::int64_t to_i64(const std::optional<std::string>& v) noexcept {
     return std::strtoll(v->c_str(), nullptr, 10);
 }
 
-// Reads the answer to one of identity_queries; false if it is not shaped like one.
-inline bool parse_session_facts(const result& r, session_facts& out) {
-    if (r.rows.size() != 1 || r.rows[0].size() != 7) return false;
+// Reads the answer to identity_query(); false if it is not shaped like one.
+inline bool parse_session_facts(const result& r, std::uint64_t hi, std::uint64_t lo, session_facts& out) {
+    if (r.rows.size() != 1 || r.rows[0].size() != 8) return false;
     const auto& row = r.rows[0];
     out.wait_timeout = std::chrono::seconds(to_i64(row[0]));
     out.max_allowed_packet = to_u64(row[1]);
@@ -85,12 +111,24 @@ inline bool parse_session_facts(const result& r, session_facts& out) {
     out.session.server.port = static_cast<std::uint32_t>(to_u64(row[5]));
     out.session.server.started_at = to_i64(row[6]);
     out.session.server.known = out.session.id != 0;
+    if (row[7] == std::optional<std::string>("1")) {
+        out.session.lock_hi = hi;
+        out.session.lock_lo = lo;
+        out.session.lock_certain = true;
+    }
     return true;
 }
 
-// Fencing: who is session `id` on this server? (no row: it is gone)
-inline std::string fence_lookup_sql(std::uint64_t id) {
-    return "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(id);
+// Fencing, on a new session: who holds the old session's lock, and who carries its id now?
+// One row: IS_USED_LOCK (the holder's id, or NULL), the account of session `id` (NULL: none).
+inline std::string fence_inspect_sql(const session_ref& old_session) {
+    std::string q = "SELECT ";
+    q += old_session.has_lock() ? "IS_USED_LOCK('" + lock_name(old_session.lock_hi, old_session.lock_lo) + "')" : "NULL";
+    q += ", (SELECT USER FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(old_session.id) + ")";
+    return q;
+}
+inline std::string relock_sql(const session_ref& s) {
+    return "SELECT GET_LOCK('" + lock_name(s.lock_hi, s.lock_lo) + "', 0)";
 }
 inline std::string kill_sql(std::uint64_t id) { return "KILL CONNECTION " + std::to_string(id); }
 inline std::string kill_query_sql(std::uint64_t id) { return "KILL QUERY " + std::to_string(id); }

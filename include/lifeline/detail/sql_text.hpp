@@ -40,5 +40,16 @@ inline bool changes_session(std::string_view sql) noexcept {
     return true;
 }
 
+// RELEASE_LOCK() / RELEASE_ALL_LOCKS() anywhere in the text: lifeline's own session lock may go.
+inline bool may_release_locks(std::string_view sql) noexcept {
+    constexpr std::string_view needle = "RELEASE_";
+    for (std::size_t i = 0; i + needle.size() <= sql.size(); ++i) {
+        std::size_t k = 0;
+        while (k < needle.size() && std::toupper(static_cast<unsigned char>(sql[i + k])) == needle[k]) ++k;
+        if (k == needle.size()) return true;
+    }
+    return false;
+}
+
 }  // namespace lifeline::detail
 #endif
