@@ -26,10 +26,10 @@ public:
     std::size_t id() const noexcept { return id_; }
     bool valid() const noexcept { return id_ != 0; }
 
-private:
-    template <class, class>
-    friend class connection;
+    // Made by a connection's prepare(); a 1-based index into its registry.
     explicit prepared_statement(std::size_t id) noexcept : id_(id) {}
+
+private:
     std::size_t id_ = 0;  // 1-based index into the connection's registry
 };
 

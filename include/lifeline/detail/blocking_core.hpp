@@ -1,0 +1,394 @@
+// lifeline — the blocking connection's core: its state, and the loops that execute the engines'
+// actions through the blocking I/O layer (session_io.hpp). lifeline::connection (connection.hpp)
+// is the public face over it. No decision is made here: each loop asks its engine for the next
+// action, runs it, reports the outcome, and counts and tells the observer what happened.
+#ifndef LIFELINE_DETAIL_BLOCKING_CORE_HPP
+#define LIFELINE_DETAIL_BLOCKING_CORE_HPP
+
+#include <lifeline/call_options.hpp>
+#include <lifeline/declaration.hpp>
+#include <lifeline/detail/operation_engine.hpp>
+#include <lifeline/detail/session_io.hpp>
+#include <lifeline/detail/shared_guards.hpp>
+#include <lifeline/detail/sql_text.hpp>
+#include <lifeline/detail/transaction_engine.hpp>
+#include <lifeline/driver_traits.hpp>
+#include <lifeline/error.hpp>
+#include <lifeline/observer.hpp>
+#include <lifeline/options.hpp>
+#include <lifeline/policy.hpp>
+#include <lifeline/result.hpp>
+#include <lifeline/session.hpp>
+#include <lifeline/statement.hpp>
+#include <lifeline/transaction.hpp>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace lifeline::detail {
+
+template <class Driver, class Policy>
+class blocking_core {
+public:
+    using traits = driver_traits<Driver>;
+    using native_handle = typename traits::native_handle;
+    using declaration_type = declaration<native_handle>;
+    using session_spec = basic_session<native_handle>;
+    using clock_type = typename Policy::clock_type;
+
+    // What a transaction function gets: statements run on the transaction's session, without
+    // per-statement retries (inside a transaction only the whole may be replayed).
+    class transaction_context {
+    public:
+        result execute(std::string_view sql) { return c_.tx_statement(sql); }
+        result query(std::string_view sql) { return c_.tx_statement(sql); }
+        native_handle native() noexcept { return c_.io_.native(); }  // outside lifeline's watch
+
+    private:
+        friend class blocking_core;
+        explicit transaction_context(blocking_core& c) noexcept : c_(c) {}
+        blocking_core& c_;
+    };
+
+    blocking_core(connect_options options, Policy policy, session_spec spec, clock_type clock)
+        : options_(std::move(options)), policy_(std::move(policy)), spec_(std::move(spec)), clock_(std::move(clock)),
+          endpoint_(options_.unix_socket.empty() ? options_.host + ":" + std::to_string(options_.port) : options_.unix_socket),
+          io_(options_, clock_), state_(policy_.health), backoff_(policy_.backoff, entropy_seed(this)),
+          rng_(entropy_seed(this) * 2654435761u) {
+        std::string why = validate(options_);
+        if (auto p = policy_.validate(); !p.empty()) why += (why.empty() ? "" : "; ") + p;
+        if (!why.empty()) {
+            diagnostics d;
+            d.client_message = why;
+            throw error(errc::invalid_option, std::move(d));
+        }
+        budget_ = shared_retry_budget(policy_.budget);
+        breaker_ = shared_breaker(endpoint_, policy_.breaker);
+    }
+
+    // --- operations (each returns its error; diag and the result are filled) -----------------------
+    std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
+                              result& r) {
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(),
+                                  acknowledges_transaction_loss(sql), co.fail_fast};
+        return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
+            r.rows.clear();
+            r.columns.clear();
+            if (changes_session(sql)) io_.mark_dirty();
+            e.lock_uncertain = may_release_locks(sql);
+            return traits::execute(io_.session(), sql, &r, e.diag);
+        });
+    }
+
+    // f(native_handle) into out; its own exception lands in `own` (rethrown by the caller).
+    template <class F, class Out>
+    std::error_code call(F& f, Out& out, const declaration_type& decl, call_options co, diagnostics& diag,
+                         std::exception_ptr& own) {
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), true, 0, false, co.fail_fast};
+        result unused;
+        return operate(spec, decl, co, diag, unused, {}, [&](attempted& e) {
+            out.reset();
+            try {
+                return traits::invoke(io_.session(), f, out, e.diag);
+            } catch (...) {
+                // It may have left a result unread or a command half sent: the session is not
+                // trusted any more (an open transaction is then lost, and reported so).
+                own = std::current_exception();
+                e.usage_error = true;
+                e.diag.client_message = "the callable threw; lifeline closed the session, whose state is unknown";
+                io_.close();
+                return false;
+            }
+        });
+    }
+
+    prepared_statement prepare(std::string_view sql) {
+        prepared_sql_.emplace_back(sql);
+        return prepared_statement(prepared_sql_.size());
+    }
+    std::error_code prepared(const prepared_statement& st, const params& args, const declaration_type& decl,
+                             call_options co, diagnostics& diag, result& r) {
+        if (!st.valid() || st.id() > prepared_sql_.size()) {
+            diag.client_message = "prepared_statement does not belong to this connection: use the handle prepare() returned";
+            return make_error_code(errc::invalid_option);
+        }
+        const std::string& sql = prepared_sql_[st.id() - 1];
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), false, co.fail_fast};
+        return operate(spec, decl, co, diag, r, sql, [&](attempted& e) { return run_prepared(st.id() - 1, sql, args, r, e); });
+    }
+
+    std::error_code ready(call_options co, diagnostics& diag) {
+        const operation_spec spec{false, false, false, false, 0, false, co.fail_fast};
+        result unused;
+        return operate(spec, declaration_type{}, co, diag, unused, {}, [](attempted&) { return true; });
+    }
+
+    template <class F>
+    std::error_code transact(F& fn, const transaction_options& o, diagnostics& diag, transaction_result& tr,
+                             std::exception_ptr& own);
+
+    // Back to the registered session if the current one changed (the pool's return path); false:
+    // it could not, and the session is closed (the next use reconnects).
+    bool reset_if_dirty(call_options co, diagnostics& diag) {
+        if (!io_.open() || !dirty()) return true;
+        const auto limit = co.deadline.count() > 0 ? co.deadline : policy_.retry.deadline;
+        if (io_.reset(deadline::after(limit, clock_.now()), spec_, state_.current, diag)) {
+            state_.in_transaction = false;
+            state_.untracked_state = false;
+            return true;
+        }
+        close();
+        return false;
+    }
+
+    // --- state ---------------------------------------------------------------------------------------
+    bool dirty() const noexcept { return io_.dirty() || in_transaction(); }
+    bool in_transaction() const noexcept { return io_.open() && traits::in_transaction(io_.session()); }
+    const health_tracker& health() const noexcept { return state_.health; }
+    bool is_open() const noexcept { return io_.open(); }
+    native_handle native() noexcept { return io_.native(); }
+    void close() noexcept {
+        io_.close();
+        state_.open = false;
+    }
+    void acknowledge_transaction_lost() noexcept { state_.transaction_lost = false; }
+    std::uint64_t connection_id() const noexcept { return io_.open() ? state_.current.id : 0; }
+
+    // Re-entrant use (e.g. db.query() from inside a transaction function or a run() callable) is
+    // refused with errc::operation_in_progress instead of corrupting the operation in flight.
+    bool busy() const noexcept { return busy_; }
+    struct busy_scope {
+        explicit busy_scope(bool& b) noexcept : b_(b) { b_ = true; }
+        ~busy_scope() { b_ = false; }
+        busy_scope(const busy_scope&) = delete;
+        busy_scope& operator=(const busy_scope&) = delete;
+        bool& b_;
+    };
+    busy_scope enter() noexcept { return busy_scope(busy_); }
+
+    connect_options options_;
+    Policy policy_;
+    session_spec spec_;
+    clock_type clock_;
+    std::string endpoint_;
+    std::shared_ptr<retry_budget> budget_;
+    std::shared_ptr<circuit_breaker> breaker_;
+    std::shared_ptr<observer> observer_;
+    connection_stats stats_;
+
+private:
+    retry_gate gate(std::chrono::milliseconds d) {
+        const auto limit = d.count() > 0 ? d : policy_.retry.deadline;
+        return retry_gate(policy_.retry.max_attempts, deadline::after(limit, clock_.now()), budget_.get(), backoff_);
+    }
+
+    // Runs one operation: the engine decides, this loop executes.
+    template <class Attempt>
+    std::error_code operate(const operation_spec& spec, const declaration_type& decl, call_options co, diagnostics& diag,
+                            result& r, std::string_view sql, Attempt&& attempt) {
+        ++stats_.operations;
+        state_.guard_untracked_state = spec_.guard_untracked_state;
+        operation_engine<Policy> e(policy_, state_, *breaker_, gate(co.deadline), budget_.get(), spec);
+        next_action a = e.start(clock_.now());
+        for (;;) {
+            sync();
+            switch (a.type) {
+            case action_type::attempt:
+                ++stats_.attempts;
+                if (observer_) observer_->on_attempt(attempt_event{endpoint_, sql, e.attempts()});
+                a = e.resume(io_.attempt(a.bound, spec.black_box, spec_.guard_untracked_state && !sql.empty(), attempt),
+                             clock_.now());
+                break;
+            case action_type::verify:
+                ++stats_.verifications;
+                a = e.resume(io_.verify(a.bound, [&](native_handle h) { return decl.verify(h); }), clock_.now());
+                break;
+            case action_type::done:
+                sync();
+                r.attempts = e.attempts();
+                r.verified = e.verified_applied();
+                diag = e.diag();
+                if (a.ec) give_up(sql, e.attempts(), a.ec, diag, e.why());
+                return a.ec;
+            default:
+                a = common_step(e, a, sql);
+            }
+        }
+    }
+
+    // The actions both engines share.
+    template <class Engine>
+    next_action common_step(Engine& e, const next_action& a, std::string_view sql) {
+        switch (a.type) {
+        case action_type::probe:
+            if (policy_.health.socket_check) ++stats_.socket_checks;
+            return e.resume(probed{io_.probe(policy_.health.socket_check)}, clock_.now());
+        case action_type::ping: {
+            ++stats_.pings;
+            pinged p = io_.ping(a.bound);
+            if (observer_) observer_->on_ping(endpoint_, p.ok);
+            return e.resume(p, clock_.now());
+        }
+        case action_type::connect: {
+            const auto t0 = clock_.now();
+            connected c = io_.connect(a.bound, spec_, rng_());
+            ++stats_.reconnects;
+            if (observer_) {
+                const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - t0);
+                observer_->on_reconnect(reconnect_event{endpoint_, e.why(), c.ok,
+                                                        c.ok ? std::error_code{} : make_driver_error_code(c.diag.code), took,
+                                                        e.cause()});
+                if (c.ok && restored_statements())
+                    observer_->on_session_restored(session_restored_event{endpoint_, restored_statements()});
+            }
+            return e.resume(c, clock_.now());
+        }
+        case action_type::fence: return e.resume(io_.fence(a.target, a.bound), clock_.now());
+        case action_type::kill: return e.resume(io_.kill(a.target, a.bound), clock_.now());
+        case action_type::wait:
+            ++stats_.retries;
+            if (observer_)
+                observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
+            clock_.sleep_for(a.delay);
+            return e.resume(waited{}, clock_.now());
+        default: break;
+        }
+        next_action bug;  // unreachable: each loop handles its engine's own actions
+        bug.ec = make_error_code(errc::internal_error);
+        return bug;
+    }
+
+    // The engine says the session is gone: close the driver's.
+    void sync() noexcept {
+        if (!state_.open && io_.open()) io_.close();
+    }
+
+    unsigned restored_statements() const noexcept {
+        return static_cast<unsigned>(!spec_.charset.empty()) + !spec_.time_zone.empty() + !spec_.sql_mode.empty() +
+               static_cast<unsigned>(spec_.statements.size()) + static_cast<bool>(spec_.on_connect);
+    }
+
+    bool run_prepared(std::size_t index, const std::string& sql, const params& args, result& r, attempted& e) {
+        if constexpr (has_prepare<traits>::value) {
+            auto& h = io_.statement(index);
+            if (!h && !traits::prepare(io_.session(), sql, h, e.diag)) {
+                e.nothing_ran = true;  // preparing runs nothing, whatever the error
+                return false;
+            }
+            if (traits::param_count(*h) != args.size()) {
+                e.usage_error = true;
+                e.diag.client_message = "statement takes " + std::to_string(traits::param_count(*h)) + " parameter(s), " +
+                                        std::to_string(args.size()) + " given: " + sql;
+                return false;
+            }
+            r.rows.clear();
+            r.columns.clear();
+            return traits::execute_prepared(io_.session(), *h, args, &r, e.diag);
+        } else {
+            (void)index, (void)sql, (void)args, (void)r, (void)e;
+            return false;
+        }
+    }
+
+    // One statement of a transaction body: refused unsent once the transaction is poisoned.
+    result tx_statement(std::string_view sql) {
+        result r;
+        if (!tx_ || !tx_->statement_allowed()) throw transaction_statement_failed{};
+        if (!tx_->statement_finished(io_.tx_statement(sql, tx_bound_, &r))) throw transaction_statement_failed{};
+        return r;
+    }
+
+    std::string make_token() {
+        static const char hex[] = "0123456789abcdef";
+        std::string t(32, '0');
+        const std::uint64_t a = rng_(), b = rng_();
+        for (int i = 0; i < 16; ++i) {
+            t[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            t[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return t;
+    }
+
+    void give_up(std::string_view sql, unsigned n, const std::error_code& ec, const diagnostics& diag, std::string_view why) {
+        ++stats_.gave_up;
+        if (observer_) observer_->on_gave_up(gave_up_event{endpoint_, sql, n, ec, diag, why});
+    }
+
+    session_io<Driver, clock_type> io_;
+    link_state state_;
+    backoff backoff_;
+    std::mt19937_64 rng_;
+    std::vector<std::string> prepared_sql_;  // what prepare() registered, by id - 1
+    transaction_engine<Policy>* tx_ = nullptr;  // while a transaction body runs
+    deadline tx_bound_ = deadline::none();
+    bool marker_ready_ = false;
+    bool busy_ = false;
+    unsigned commits_since_cleanup_ = 0;
+};
+
+template <class Driver, class Policy>
+template <class F>
+std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction_options& o, diagnostics& diag,
+                                                        transaction_result& tr, std::exception_ptr& own) {
+    ++stats_.operations;
+    transaction_engine<Policy> e(policy_, state_, *breaker_, gate(o.deadline), budget_.get(), o);
+    std::string token;
+    next_action a = e.start(clock_.now());
+    for (;;) {
+        sync();
+        switch (a.type) {
+        case action_type::begin:
+            token = o.resolve_commit ? make_token() : std::string();
+            a = e.resume(io_.begin(a.bound, token, marker_ready_), clock_.now());
+            break;
+        case action_type::body: {
+            tx_ = &e;
+            tx_bound_ = a.bound;
+            try {
+                transaction_context ctx(*this);
+                fn(ctx);
+            } catch (const transaction_statement_failed&) {
+            } catch (...) {
+                own = std::current_exception();
+            }
+            tx_ = nullptr;
+            a = e.resume(body_done{own != nullptr}, clock_.now());
+            break;
+        }
+        case action_type::commit: {
+            committed c = io_.commit(a.bound);
+            if (c.ok && o.resolve_commit && ++commits_since_cleanup_ >= 100) {
+                commits_since_cleanup_ = 0;
+                io_.clean_markers(a.bound);
+            }
+            a = e.resume(c, clock_.now());
+            break;
+        }
+        case action_type::rollback: a = e.resume(io_.rollback(a.bound), clock_.now()); break;
+        case action_type::lookup:
+            ++stats_.verifications;
+            a = e.resume(io_.lookup(token, a.bound), clock_.now());
+            break;
+        case action_type::done:
+            sync();
+            tr.attempts = e.runs();
+            tr.commit_resolved = e.commit_resolved();
+            diag = e.diag();
+            if (a.ec) give_up({}, e.runs(), a.ec, diag, e.why());
+            return a.ec;
+        default: a = common_step(e, a, {});
+        }
+    }
+}
+
+}  // namespace lifeline::detail
+
+#endif  // LIFELINE_DETAIL_BLOCKING_CORE_HPP
