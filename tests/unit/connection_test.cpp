@@ -432,3 +432,41 @@ TEST_CASE("a failed prepare is not an unknown outcome: the write is re-sent safe
     CHECK(r.attempts == 2);
     CHECK(f.srv.applied["INSERT INTO t VALUES (?) | x"] == 1);
 }
+
+TEST_CASE("re-entrant use from inside an operation is refused with operation_in_progress", "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    std::error_code inner;
+    diagnostics d;
+    f.db->transaction([&](auto& tx) {
+        tx.execute("INSERT INTO t VALUES (1)");
+        f.db->execute("INSERT INTO t VALUES (2)", {}, {}, inner, d);  // the connection, not the context
+    }, transaction_options{});
+    CHECK(inner == errc::operation_in_progress);
+    CHECK(f.srv.times("INSERT INTO t VALUES (2)") == 0);
+    CHECK(f.srv.times("INSERT INTO t VALUES (1)") == 1);
+    std::error_code ec;
+    f.db->run([&](fake_session*) { f.db->query("SELECT 1", lifeline::idempotent, {}, inner, d); }, {}, {}, ec, d);
+    CHECK_FALSE(ec);
+    CHECK(inner == errc::operation_in_progress);
+}
+
+TEST_CASE("a callable's own exception passes through; the session it may have left half-used is closed",
+          "[unit][retry]") {
+    fixture f;
+    f.db->connect();
+    CHECK_THROWS_AS(f.db->run([](fake_session* s) {
+        fake_exec(s, "UPDATE t SET v = 1");
+        throw std::runtime_error("the caller's own bug");
+    }), std::runtime_error);
+    CHECK_FALSE(f.db->is_open());
+    CHECK(f.srv.times("UPDATE t SET v = 1") == 1);
+    // Inside a transaction that was open before: the loss is reported, never silently autocommit.
+    f.db->execute("BEGIN");
+    CHECK_THROWS_AS(f.db->run([](fake_session*) { throw std::runtime_error("again"); }), std::runtime_error);
+    std::error_code ec;
+    diagnostics d;
+    f.db->execute("INSERT INTO t VALUES (9)", {}, {}, ec, d);
+    CHECK(ec == errc::transaction_lost);
+    CHECK(f.srv.times("INSERT INTO t VALUES (9)") == 0);
+}
