@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(libmariadb-dev libmysqlcppconn-dev libboost-dev libspdlog-dev catch2 libbenchmark-dev
-          mariadb-server mariadb-client cmake g++)
+          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client cmake g++)
 
 missing=()
 for p in "${packages[@]}"; do
