@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(libmariadb-dev libmysqlcppconn-dev libboost-dev libspdlog-dev catch2 libbenchmark-dev
-          mariadb-server mariadb-client cmake g++ pkg-config)
+          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client cmake g++ pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -24,6 +24,10 @@ endforeach()
 file(REMOVE_RECURSE "${WORK}")
 if(MODE STREQUAL "install")
   step(${CMAKE_COMMAND} --install "${LIFELINE_BINARY_DIR}" --prefix "${WORK}/prefix")
+  # lifeline-doctor is installed with the package (when this tree built it) and runs from there.
+  if(EXISTS "${LIFELINE_BINARY_DIR}/tools/doctor/lifeline-doctor")
+    step("${WORK}/prefix/bin/lifeline-doctor" --version)
+  endif()
   step(${CMAKE_COMMAND} -S "${PROJECT_DIR}" -B "${WORK}/build" -DCMAKE_PREFIX_PATH=${WORK}/prefix
        "-DEXPECT=${EXPECT}")
 else()

@@ -476,3 +476,74 @@ TEST_CASE("fault_proxy: COMMIT passes in other modes and is counted", "[unit][pr
     CHECK(proxy.stats().commits_seen == 1);
     CHECK(proxy.stats().commits_cut == 0);
 }
+
+// Waits (bounded) until the proxy has silenced `n` connections; returns when that was seen.
+static std::optional<clock_type::time_point> wait_idle_drops(const fault_proxy& proxy, std::uint64_t n,
+                                                             std::chrono::milliseconds limit = 5s) {
+    const auto until = clock_type::now() + limit;
+    while (clock_type::now() < until) {
+        if (proxy.stats().idle_drops >= n) return clock_type::now();
+        std::this_thread::sleep_for(2ms);
+    }
+    return std::nullopt;
+}
+
+TEST_CASE("fault_proxy: drop_when_idle silences an idle connection for good, leaving it open", "[unit][proxy]") {
+    upstream echo(upstream::kind::echo);
+    fault_proxy proxy("127.0.0.1", echo.port());
+    client c(proxy.port());
+    proxy.drop_when_idle(300ms);
+    const auto sent = clock_type::now();
+    c.send("a");
+    REQUIRE(c.recv(1).data == "a");
+    const auto dropped_at = wait_idle_drops(proxy, 1);
+    REQUIRE(dropped_at);
+    CHECK(*dropped_at - sent >= 300ms);  // the proxy's last traffic came after `sent`
+
+    c.send("b");
+    auto r = c.recv(1, 300ms);
+    CHECK(r.data.empty());
+    CHECK((r.error == EAGAIN || r.error == EWOULDBLOCK));  // silence, not EOF or reset
+    CHECK_FALSE(r.eof);
+    proxy.pass();  // the firewall has forgotten the connection: switching mode does not revive it
+    r = c.recv(1, 300ms);
+    CHECK(r.data.empty());
+    CHECK_FALSE(r.eof);
+    CHECK(echo.received() == "a");  // "b" never reached the server
+    CHECK(echo.endings().empty());  // and the server side was not closed either
+
+    client fresh(proxy.port());  // new connections are not affected
+    fresh.send("c");
+    CHECK(fresh.recv(1).data == "c");
+    auto s = proxy.stats();
+    CHECK(s.idle_drops == 1);
+    CHECK(s.cuts == 0);
+}
+
+TEST_CASE("fault_proxy: drop_when_idle counts idleness from the last traffic", "[unit][proxy]") {
+    upstream echo(upstream::kind::echo);
+    fault_proxy proxy("127.0.0.1", echo.port());
+    client c(proxy.port());
+    c.send("x");
+    REQUIRE(c.recv(1).data == "x");
+    std::this_thread::sleep_for(200ms);  // idle before the mode is set: not counted
+    const auto set_at = clock_type::now();
+    proxy.drop_when_idle(400ms);
+    // Traffic every 20 ms for a while: each chunk restarts the idle clock.
+    std::chrono::nanoseconds max_gap{0};
+    auto last = set_at, last_sent = set_at;
+    for (int i = 0; i < 40; ++i) {
+        std::this_thread::sleep_for(20ms);
+        last_sent = clock_type::now();
+        max_gap = std::max<std::chrono::nanoseconds>(max_gap, last_sent - last);
+        c.send("y");
+        if (c.recv(1, 2s).data != "y") break;
+        last = clock_type::now();
+    }
+    // A drop during the traffic is only allowed if this machine stalled the loop for >= 400 ms.
+    if (proxy.stats().idle_drops != 0) CHECK(max_gap >= 400ms);
+    const auto dropped_at = wait_idle_drops(proxy, 1);
+    REQUIRE(dropped_at);
+    CHECK(*dropped_at - set_at >= 400ms);
+    CHECK(*dropped_at - last_sent >= 400ms);  // counted from the last chunk, not from the mode change
+}

@@ -5,6 +5,7 @@
 //   proxy.blackhole();                                       // silence both ways, keep sockets open
 //   proxy.cut_after(5, lifeline::testing::direction::server_to_client, lifeline::testing::cut_kind::rst);
 //   proxy.cut_on_commit(lifeline::testing::commit_cut::after_forward);   // the lost COMMIT
+//   proxy.drop_when_idle(std::chrono::seconds(2));           // a firewall forgetting idle connections
 //   proxy.pass();
 //   CHECK(proxy.stats().cuts == 1);                          // prove the fault happened
 //
@@ -67,11 +68,12 @@ struct fault_proxy_stats {
     std::uint64_t cuts = 0;                    // connections cut (cut_after, cut_on_commit, cut_all)
     std::uint64_t commits_seen = 0;            // COM_QUERY packets starting with COMMIT
     std::uint64_t commits_cut = 0;             // of those, cut by cut_on_commit
+    std::uint64_t idle_drops = 0;              // connections silenced by drop_when_idle
 };
 
 namespace detail {
 
-enum class proxy_mode { pass, latency, blackhole, cut_after, cut_on_commit };
+enum class proxy_mode { pass, latency, blackhole, cut_after, cut_on_commit, idle_drop };
 
 struct proxy_config {
     proxy_mode mode = proxy_mode::pass;
@@ -81,6 +83,7 @@ struct proxy_config {
     direction cut_direction = direction::client_to_server;
     cut_kind kind = cut_kind::rst;
     commit_cut commit = commit_cut::before_forward;
+    std::chrono::milliseconds idle_drop{0};
 };
 
 // State shared by the proxy object (test thread) and its sessions (io thread).
@@ -89,7 +92,7 @@ struct proxy_shared {
     proxy_config cfg;  // guarded by mu
     std::atomic<bool> refuse{false};
     std::atomic<std::uint64_t> accepted{0}, refused{0}, upstream_failures{0}, bytes_c2s{0}, bytes_s2c{0},
-        cuts{0}, commits_seen{0}, commits_cut{0};
+        cuts{0}, commits_seen{0}, commits_cut{0}, idle_drops{0};
 
     proxy_config snapshot() {
         std::lock_guard<std::mutex> lock(mu);
@@ -215,7 +218,8 @@ public:
           server_(io),
           shared_(std::move(shared)),
           c2s_(io, true),
-          s2c_(io, false) {}
+          s2c_(io, false),
+          idle_timer_(io) {}
 
     void start(const asio::ip::tcp::endpoint& upstream) {
         auto self = shared_from_this();
@@ -229,14 +233,19 @@ public:
             boost::system::error_code ignored;
             self->client_.set_option(asio::ip::tcp::no_delay(true), ignored);
             self->server_.set_option(asio::ip::tcp::no_delay(true), ignored);
+            self->last_activity_ = idle_clock::now();
+            self->watch_idle(self->shared_->snapshot());
             self->read(self->c2s_);
             self->read(self->s2c_);
         });
     }
 
-    // A mode change may release a direction parked by blackhole().
+    // A mode change may release a direction parked by blackhole(); it also restarts the idle clock,
+    // so drop_when_idle counts from the moment it was set or the last traffic, whichever is later.
     void resume() {
-        if (closed_) return;
+        if (closed_ || dropped_) return;
+        last_activity_ = idle_clock::now();
+        watch_idle(shared_->snapshot());
         if (c2s_.paused) process(c2s_);
         if (!closed_ && s2c_.paused) process(s2c_);
     }
@@ -273,6 +282,7 @@ private:
                 if (self->closed_) return;
                 p.held_n = ec ? 0 : n;
                 p.held_eof = static_cast<bool>(ec);
+                if (p.held_n > 0) self->last_activity_ = idle_clock::now();
                 self->process(p);
             });
     }
@@ -282,6 +292,10 @@ private:
     }
 
     void process(pump& p) {
+        if (dropped_) {  // forgotten by drop_when_idle: whatever arrives is swallowed, forever
+            p.paused = true;
+            return;
+        }
         const proxy_config cfg = shared_->snapshot();
         if (cfg.mode == proxy_mode::blackhole) {  // neither forward nor read: the peers see silence
             p.paused = true;
@@ -370,6 +384,32 @@ private:
         }
     }
 
+    using idle_clock = asio::steady_timer::clock_type;
+
+    // drop_when_idle: one timer per connection, re-armed only when it fires (traffic just moves
+    // last_activity_), so forwarding a chunk costs no timer operation.
+    void watch_idle(const proxy_config& cfg) {
+        if (closed_ || dropped_ || cfg.mode != proxy_mode::idle_drop) {
+            idle_timer_.cancel();
+            return;
+        }
+        idle_timer_.expires_at(last_activity_ + cfg.idle_drop);
+        auto self = shared_from_this();
+        idle_timer_.async_wait([self](const boost::system::error_code& ec) {
+            if (ec || self->closed_ || self->dropped_) return;
+            const proxy_config now_cfg = self->shared_->snapshot();
+            if (now_cfg.mode != proxy_mode::idle_drop) return;
+            if (idle_clock::now() - self->last_activity_ >= now_cfg.idle_drop) {
+                // Both sockets stay open and nothing is closed or reset: the peers see silence,
+                // as behind a stateful firewall that has forgotten the connection.
+                self->dropped_ = true;
+                ++self->shared_->idle_drops;
+                return;
+            }
+            self->watch_idle(now_cfg);
+        });
+    }
+
     static void terminate(asio::ip::tcp::socket& s, cut_kind kind) {
         boost::system::error_code ignored;
         if (!s.is_open()) return;
@@ -390,6 +430,7 @@ private:
         closed_ = true;
         c2s_.timer.cancel();
         s2c_.timer.cancel();
+        idle_timer_.cancel();
         boost::system::error_code ignored;
         client_.close(ignored);
         server_.close(ignored);
@@ -401,6 +442,9 @@ private:
     pump c2s_;
     pump s2c_;
     commit_detector detector_;
+    asio::steady_timer idle_timer_;
+    idle_clock::time_point last_activity_{};
+    bool dropped_ = false;  // silenced by drop_when_idle; never forwards again
     bool closed_ = false;
     bool swallow_reply_ = false;  // cut_on_commit(after_forward) forwarded a COMMIT
 };
@@ -467,6 +511,18 @@ public:
             c.commit = when;
         });
     }
+    // A stateful firewall or NAT that forgets idle connections (the article's cause 5): a connection
+    // that carried no byte in either direction for `idle` (counted from its last traffic, its
+    // opening, or this call, whichever is latest) is dropped silently and for good: both sockets
+    // stay open, nothing more is forwarded either way and nothing is closed or reset, so only a
+    // read timeout (or TCP keepalive) can find out. Connections with traffic pass as in pass(); a
+    // later mode change does not revive a dropped connection (the firewall has forgotten it).
+    void drop_when_idle(std::chrono::milliseconds idle) {
+        set([idle](detail::proxy_config& c) {
+            c.mode = detail::proxy_mode::idle_drop;
+            c.idle_drop = idle;
+        });
+    }
     // true: new client connections are accepted and reset at once (the port stays bound, so a
     // client sees "connection reset" as from a crashed server, not a connect to a reused port).
     void refuse_new(bool refuse) { shared_->refuse = refuse; }
@@ -493,6 +549,7 @@ public:
         s.cuts = shared_->cuts;
         s.commits_seen = shared_->commits_seen;
         s.commits_cut = shared_->commits_cut;
+        s.idle_drops = shared_->idle_drops;
         return s;
     }
 
