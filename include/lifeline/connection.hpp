@@ -56,6 +56,8 @@ public:
     // Replace the process-wide retry budget / the per-endpoint breaker (e.g. one per service or test).
     void set_retry_budget(std::shared_ptr<retry_budget> b) { core_.budget_ = std::move(b); }
     void set_circuit_breaker(std::shared_ptr<circuit_breaker> b) { core_.breaker_ = std::move(b); }
+    // Replace the per-endpoint monitor (endpoint_monitor.hpp) shared by the process's connections.
+    void set_endpoint_monitor(std::shared_ptr<endpoint_monitor> m) { core_.monitor_ = std::move(m); }
     session_spec& session() noexcept { return core_.spec_; }  // applies from the next (re)connect on
     const Policy& policy() const noexcept { return core_.policy_; }
     const connect_options& options() const noexcept { return core_.options_; }

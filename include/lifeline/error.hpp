@@ -40,6 +40,7 @@ enum class errc : int {
     internal_error = 15,          // an unexpected exception inside lifeline (e.g. out of memory)
     implicit_commit = 16,         // a statement inside transaction() committed the transaction implicitly
     operation_in_progress = 17,   // another operation is still running on this connection
+    server_unavailable = 18,      // the server is not accepting connections and the caller asked to fail fast
 };
 
 namespace detail {
@@ -91,6 +92,9 @@ constexpr std::string_view errc_message(int value) noexcept {
         return "a statement inside the transaction function committed the transaction implicitly (DDL such as "
                "CREATE, ALTER, TRUNCATE, or LOCK TABLES): the work before it is durable and nothing after it ran; "
                "move such statements out of the transaction";
+    case errc::server_unavailable:
+        return "the server is not accepting connections; lifeline's single prober is checking it every few "
+               "milliseconds, and this call asked to fail fast instead of waiting for it within its deadline";
     case errc::operation_in_progress:
         return "another operation is still running on this connection; wait for it to finish (one operation "
                "at a time per connection)";

@@ -17,6 +17,7 @@
 #include <lifeline/backoff.hpp>
 #include <lifeline/circuit_breaker.hpp>
 #include <lifeline/classification.hpp>
+#include <lifeline/endpoint_monitor.hpp>
 #include <lifeline/error.hpp>
 #include <lifeline/health.hpp>
 #include <lifeline/retry_budget.hpp>
@@ -91,8 +92,11 @@ inline decision decide(const classification& c, const decision_input& in) noexce
 }
 
 struct retry_policy {
-    unsigned max_attempts = 4;                        // including the first
+    unsigned max_attempts = 4;                        // sends, including the first
     std::chrono::milliseconds deadline{30000};        // per operation, unless the call gives one
+    // While the server is down, fail at once (errc::server_unavailable) instead of waiting for the
+    // endpoint's prober within the deadline. A call can also ask for it (call_options::fail_fast).
+    bool fail_fast = false;
     void validate_into(std::string& why) const {
         if (max_attempts == 0) why += "retry_policy.max_attempts must be >= 1; ";
         if (deadline.count() <= 0) why += "retry_policy.deadline must be > 0; ";
@@ -117,6 +121,7 @@ struct default_policy {
     health_policy health{};
     retry_budget_policy budget{};
     circuit_breaker_policy breaker{};
+    probe_policy probe{};
 
     classification classify(const failure& f) const noexcept { return lifeline::classify(f); }
     decision decide(const classification& c, const decision_input& in) const noexcept {
@@ -130,6 +135,7 @@ struct default_policy {
         why += budget.validate();
         why += health.validate();
         why += breaker.validate();
+        why += probe.validate();
         return why;
     }
 };
@@ -229,10 +235,11 @@ constexpr bool check_policy() {
                       std::is_same_v<decltype(std::declval<Policy&>().backoff), backoff_policy> &&
                       std::is_same_v<decltype(std::declval<Policy&>().health), health_policy> &&
                       std::is_same_v<decltype(std::declval<Policy&>().budget), retry_budget_policy> &&
-                      std::is_same_v<decltype(std::declval<Policy&>().breaker), circuit_breaker_policy>,
-                  "lifeline: the policy lacks one of the members retry, backoff, health, budget, breaker (of "
-                  "types retry_policy, backoff_policy, health_policy, retry_budget_policy, circuit_breaker_policy): "
-                  "derive from lifeline::default_policy");
+                      std::is_same_v<decltype(std::declval<Policy&>().breaker), circuit_breaker_policy> &&
+                      std::is_same_v<decltype(std::declval<Policy&>().probe), probe_policy>,
+                  "lifeline: the policy lacks one of the members retry, backoff, health, budget, breaker, probe (of "
+                  "types retry_policy, backoff_policy, health_policy, retry_budget_policy, circuit_breaker_policy, "
+                  "probe_policy): derive from lifeline::default_policy");
     return true;
 }
 

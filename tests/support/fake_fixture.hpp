@@ -46,6 +46,7 @@ struct basic_fake_fixture {
         budget = std::make_shared<retry_budget>(p.budget);
         db->set_retry_budget(budget);
         db->set_circuit_breaker(std::make_shared<circuit_breaker>(p.breaker));
+        db->set_endpoint_monitor(std::make_shared<endpoint_monitor>(p.probe));
     }
     ~basic_fake_fixture() {
         db.reset();

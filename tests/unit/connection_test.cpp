@@ -315,22 +315,53 @@ TEST_CASE("the retry budget stops retries in a long outage and recovers after", 
     CHECK(r.attempts == 2);
 }
 
-TEST_CASE("the circuit breaker opens after repeated connect failures", "[unit][retry]") {
+TEST_CASE("the circuit breaker opens after repeated refusals by a server that is up", "[unit][retry]") {
     test_policy p;
     p.breaker.failure_threshold = 3;
     p.retry.max_attempts = 10;
     fixture f(p);
     for (int i = 0; i < 10; ++i) {
-        fault refused;
-        refused.code = 2003;
-        refused.where = phase::connect;
-        f.srv.connect_faults.push_back(refused);
+        fault busy;
+        busy.code = 1040;  // too many connections: the server answered, and said no
+        busy.sqlstate = "08004";
+        busy.where = phase::connect;
+        f.srv.connect_faults.push_back(busy);
     }
     std::error_code ec;
     diagnostics d;
     f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
     CHECK(ec == errc::circuit_open);
     CHECK(f.srv.connects == 3);
+}
+
+TEST_CASE("a down server is probed by one connect at a time, paced by the endpoint monitor", "[unit][retry]") {
+    test_policy p;
+    p.retry.deadline = 2s;
+    fixture f(p);
+    f.srv.down = true;
+    const auto t0 = f.clock.now();
+    std::error_code ec;
+    diagnostics d;
+    f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
+    CHECK(ec == errc::deadline_exceeded);
+    CHECK_THAT(d.client_message, Catch::Contains("did not accept connections"));
+    CHECK(f.clock.now() - t0 <= 2s);
+    // Probes at most every min_interval: 2 s / 16 ms = 125 at most, and never idle for long.
+    CHECK(f.srv.connects <= 2000 / 16 + 1);
+    CHECK(f.srv.connects >= 2000 / 50 - 1);
+    // Failing fast instead of waiting: one connect if it is this caller's turn, else none.
+    const int before = f.srv.connects;
+    call_options fast;
+    fast.fail_fast = true;
+    f.db->query("SELECT 1", lifeline::idempotent, fast, ec, d);
+    CHECK((ec == errc::server_unavailable || ec == make_driver_error_code(2003)));
+    CHECK(f.srv.connects - before <= 1);
+    // The server comes back: the next caller's probe finds it within one probe interval.
+    f.srv.down = false;
+    const auto t1 = f.clock.now();
+    f.db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
+    CHECK_FALSE(ec);
+    CHECK(f.clock.now() - t1 <= p.probe.max_interval);
 }
 
 TEST_CASE("a driver that turns OPT_RECONNECT on is refused", "[unit][retry]") {

@@ -18,27 +18,28 @@ struct harness {
     default_policy policy;
     link_state state;
     circuit_breaker breaker;
+    endpoint_monitor monitor;
     retry_budget budget;
     backoff bo;
     steady_time now = steady_time{} + 1h;
 
     explicit harness(default_policy p = {})
-        : policy(p), state(p.health), breaker(p.breaker), budget(relaxed(p.budget)), bo(p.backoff, 42) {}
+        : policy(p), state(p.health), breaker(p.breaker), monitor(p.probe), budget(relaxed(p.budget)), bo(p.backoff, 42) {}
     static retry_budget_policy relaxed(retry_budget_policy b) {
         b.min_retries_per_second = 1e9;
         return b;
     }
     retry_gate gate(duration d = 10s) { return retry_gate(policy.retry.max_attempts, deadline::after(d, now), &budget, bo); }
     operation_engine<default_policy> op(operation_spec s, duration d = 10s) {
-        return operation_engine<default_policy>(policy, state, breaker, gate(d), &budget, s);
+        return operation_engine<default_policy>(policy, state, breaker, monitor, gate(d), &budget, s);
     }
     transaction_engine<default_policy> tx(transaction_options o, duration d = 10s) {
-        return transaction_engine<default_policy>(policy, state, breaker, gate(d), &budget, o);
+        return transaction_engine<default_policy>(policy, state, breaker, monitor, gate(d), &budget, o);
     }
     // Advances time by a wait action's delay and resumes.
     template <class E>
     next_action wait_out(E& e, const next_action& a) {
-        REQUIRE(a.type == action_type::wait);
+        REQUIRE((a.type == action_type::wait || a.type == action_type::await_endpoint));
         now += a.delay;
         return e.resume(waited{}, now);
     }
@@ -560,7 +561,7 @@ TEST_CASE("engine: stop reasons", "[unit][safety]") {
         tight.ratio = 0;
         retry_budget none(tight);
         retry_gate g(4, deadline::after(10s, h.now), &none, h.bo);
-        operation_engine<default_policy> e(h.policy, h.state, h.breaker, g, &none, idempotent_spec());
+        operation_engine<default_policy> e(h.policy, h.state, h.breaker, h.monitor, g, &none, idempotent_spec());
         e.start(h.now);
         e.resume(up(1), h.now);
         auto a = e.resume(gone_before_send(), h.now);
@@ -1000,7 +1001,8 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
                 a = e.resume(at, h.now);
                 break;
             }
-            case action_type::wait: a = h.wait_out(e, a); break;
+            case action_type::wait:
+            case action_type::await_endpoint: a = h.wait_out(e, a); break;
             default: FAIL("unexpected action " << to_string(a.type)); break;
             }
         }
@@ -1008,4 +1010,37 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
     }
     CHECK(sequences == 4000);
     CHECK(resends_after_unknown == 0);
+}
+
+TEST_CASE("engine: while the server is down one caller probes; the others wait for its verdict", "[unit][safety]") {
+    harness h;
+    auto a1 = h.op(idempotent_spec());
+    auto a2 = h.op(idempotent_spec());
+    auto x = a1.start(h.now);
+    REQUIRE(x.type == action_type::connect);
+    x = a1.resume(refused(2003), h.now);  // the endpoint goes down
+    CHECK(h.monitor.down());
+    REQUIRE(x.type == action_type::await_endpoint);  // a1 waits for the next probe time
+    auto y = a2.start(h.now);
+    REQUIRE(y.type == action_type::await_endpoint);  // so does a2: nobody may connect before it
+    h.now += x.delay;
+    x = a1.resume(waited{}, h.now);
+    REQUIRE(x.type == action_type::connect);  // a1 holds the probe token
+    y = a2.resume(waited{}, h.now);
+    REQUIRE(y.type == action_type::await_endpoint);  // a2 may not add its own connect
+    x = a1.resume(up(3), h.now);  // the probe succeeds: the endpoint is up for everyone
+    CHECK_FALSE(h.monitor.down());
+    y = a2.resume(waited{}, h.now);
+    CHECK(y.type == action_type::connect);
+    CHECK(h.monitor.stats().probes == 1);
+}
+
+TEST_CASE("engine: a refusal by a server that is up does not mark it down; access denied is not retried",
+          "[unit][safety]") {
+    harness h;
+    auto e = h.op(idempotent_spec());
+    e.start(h.now);
+    auto a = e.resume(refused(1045), h.now);
+    CHECK(a.ec == make_driver_error_code(1045));
+    CHECK_FALSE(h.monitor.down());
 }

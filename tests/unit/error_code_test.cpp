@@ -20,7 +20,7 @@ constexpr lifeline::errc all_errcs[] = {
     lifeline::errc::not_connected,          lifeline::errc::verification_failed,
     lifeline::errc::statement_too_large,    lifeline::errc::read_only_server,
     lifeline::errc::internal_error,         lifeline::errc::implicit_commit,
-    lifeline::errc::operation_in_progress,
+    lifeline::errc::operation_in_progress,  lifeline::errc::server_unavailable,
 };
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }

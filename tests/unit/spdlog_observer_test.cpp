@@ -244,7 +244,7 @@ std::vector<line> tell_the_story(fixture& f, const std::string& select_sql, cons
         // Quoted parts of the server's text are redacted without log_sql; "Can't" is not a quote.
         CHECK(contains(ls[1].text, prefix + "retry before the first attempt: error 2003 (Can't connect to server on " +
                                             std::string(log_sql ? "'db.example'" : "'?'") +
-                                            " (111)) in connect: connect failed; connection broken, "
+                                            " (111)) in connect: waiting for the server to accept connections again; connection broken, "
                                             "outcome not_executed; waiting "));
         check_reconnected({ls.begin() + 2, ls.end()}, "not connected");
     }

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -72,13 +73,14 @@ public:
         }
         budget_ = shared_retry_budget(policy_.budget);
         breaker_ = shared_breaker(endpoint_, policy_.breaker);
+        monitor_ = shared_monitor(endpoint_, policy_.probe);
     }
 
     // --- operations (each returns its error; diag and the result are filled) -----------------------
     std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
                               result& r) {
         const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(),
-                                  acknowledges_transaction_loss(sql), co.fail_fast};
+                                  acknowledges_transaction_loss(sql), fail_fast(co)};
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
             r.rows.clear();
             r.columns.clear();
@@ -92,7 +94,7 @@ public:
     template <class F, class Out>
     std::error_code call(F& f, Out& out, const declaration_type& decl, call_options co, diagnostics& diag,
                          std::exception_ptr& own) {
-        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), true, 0, false, co.fail_fast};
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), true, 0, false, fail_fast(co)};
         result unused;
         return operate(spec, decl, co, diag, unused, {}, [&](attempted& e) {
             out.reset();
@@ -121,12 +123,12 @@ public:
             return make_error_code(errc::invalid_option);
         }
         const std::string& sql = prepared_sql_[st.id() - 1];
-        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), false, co.fail_fast};
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), false, fail_fast(co)};
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) { return run_prepared(st.id() - 1, sql, args, r, e); });
     }
 
     std::error_code ready(call_options co, diagnostics& diag) {
-        const operation_spec spec{false, false, false, false, 0, false, co.fail_fast};
+        const operation_spec spec{false, false, false, false, 0, false, fail_fast(co)};
         result unused;
         return operate(spec, declaration_type{}, co, diag, unused, {}, [](attempted&) { return true; });
     }
@@ -181,10 +183,13 @@ public:
     std::string endpoint_;
     std::shared_ptr<retry_budget> budget_;
     std::shared_ptr<circuit_breaker> breaker_;
+    std::shared_ptr<endpoint_monitor> monitor_;
     std::shared_ptr<observer> observer_;
     connection_stats stats_;
 
 private:
+    bool fail_fast(const call_options& co) const noexcept { return co.fail_fast || policy_.retry.fail_fast; }
+
     retry_gate gate(std::chrono::milliseconds d) {
         const auto limit = d.count() > 0 ? d : policy_.retry.deadline;
         return retry_gate(policy_.retry.max_attempts, deadline::after(limit, clock_.now()), budget_.get(), backoff_);
@@ -196,7 +201,7 @@ private:
                             result& r, std::string_view sql, Attempt&& attempt) {
         ++stats_.operations;
         state_.guard_untracked_state = spec_.guard_untracked_state;
-        operation_engine<Policy> e(policy_, state_, *breaker_, gate(co.deadline), budget_.get(), spec);
+        operation_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(co.deadline), budget_.get(), spec);
         next_action a = e.start(clock_.now());
         for (;;) {
             sync();
@@ -258,6 +263,14 @@ private:
             if (observer_)
                 observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
             clock_.sleep_for(a.delay);
+            return e.resume(waited{}, clock_.now());
+        case action_type::await_endpoint:
+            ++stats_.retries;
+            if (observer_)
+                observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
+            // Woken early by the prober's verdict; an injected clock (tests) just lets time pass.
+            if constexpr (std::is_same_v<clock_type, system_clock_source>) monitor_->wait_for_change(a.epoch, a.delay);
+            else clock_.sleep_for(a.delay);
             return e.resume(waited{}, clock_.now());
         default: break;
         }
@@ -339,7 +352,7 @@ template <class F>
 std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction_options& o, diagnostics& diag,
                                                         transaction_result& tr, std::exception_ptr& own) {
     ++stats_.operations;
-    transaction_engine<Policy> e(policy_, state_, *breaker_, gate(o.deadline), budget_.get(), o);
+    transaction_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(o.deadline), budget_.get(), o);
     std::string token;
     next_action a = e.start(clock_.now());
     for (;;) {

@@ -24,6 +24,7 @@
 #include <lifeline/clock.hpp>
 #include <lifeline/deadline.hpp>
 #include <lifeline/declaration.hpp>
+#include <lifeline/endpoint_monitor.hpp>
 #include <lifeline/detail/server_identity.hpp>
 #include <lifeline/error.hpp>
 #include <lifeline/health.hpp>
@@ -54,6 +55,8 @@ enum class action_type : std::uint8_t {
     rollback,  // transaction: ROLLBACK                                  -> resume(rolled_back)
     lookup,    // transaction: look the token up                        -> resume(looked_up)
     wait,      // sleep / timer for `delay`                              -> resume(waited)
+    await_endpoint,  // the server is down and another caller probes it: wait up to `delay`
+                     // for its verdict (endpoint_monitor::wait_for_change(epoch)) -> resume(waited)
     done,      // finished: `ec` (empty on success); diagnostics in engine.diag()
 };
 
@@ -72,6 +75,7 @@ constexpr std::string_view to_string(action_type a) noexcept {
     case action_type::rollback: return "rollback";
     case action_type::lookup: return "lookup";
     case action_type::wait: return "wait";
+    case action_type::await_endpoint: return "await_endpoint";
     case action_type::done: return "done";
     }
     return "unknown";
@@ -82,6 +86,7 @@ struct next_action {
     deadline bound = deadline::none();  // the I/O step must end by then (watchdog, timer)
     duration delay{};                   // wait: how long
     session_ref target{};               // fence, kill: the old session
+    std::uint64_t epoch = 0;            // await_endpoint: the monitor's state it waits to change
     std::error_code ec;                 // done: the result (empty: success)
 };
 
@@ -281,6 +286,9 @@ public:
             return finish(make_error_code(errc::invalid_option),
                           "the driver enabled OPT_RECONNECT; lifeline never uses it (it loses the session silently)");
         }
+        const bool connectivity = !e.ok && connectivity_failure(e.diag.code);
+        monitor_.on_result(now, e.ok, connectivity, token_);
+        token_ = false;
         if (e.ok) {
             breaker_.on_success(now);
             state_.open = true;
@@ -291,16 +299,27 @@ public:
             state_.health.on_connected(now, e.wait_timeout, e.seed);
             return self().ready(now);
         }
-        breaker_.on_failure(now);
         state_.open = false;
         diag_ = e.diag;
         diag_.where = phase::connect;
         class_ = policy_.classify(failure{e.diag.code, e.diag.sqlstate, phase::connect, false});
         if (class_.action == remedy::do_not_retry) return finish_driver(class_.reason);
         if (self().fail_fast()) return finish_driver("could not connect (fail_fast: one connect attempt)");
+        // The server is not there: the endpoint's monitor paces the next try (one prober for the
+        // whole process), so no backoff or retry budget is spent here.
+        if (connectivity) return connect(now, "connect failed", reconnect_cause::not_connected);
+        // It answered, and said no (too many connections, host blocked, ...): back off, and let
+        // the breaker count it.
+        breaker_.on_failure(now);
         const gate_verdict v = gate_.next(now, 0, true);
         if (v.stop != stop_reason::none) return finish(stop_code(v.stop, diag_.code), "could not connect", stop_text(v.stop));
-        return wait(v.delay, after::prepare, "connect failed");
+        return wait(v.delay, after::prepare, "connect refused by the server");
+    }
+
+    // Refused, unreachable, handshake lost, the server shutting down: nobody is serving there.
+    // Anything else the server said (access denied, too many connections) means it is up.
+    static bool connectivity_failure(unsigned code) noexcept {
+        return code == 0 || (code >= 2000 && code < 3000) || code == 1053 /* shutdown in progress */;
     }
 
     next_action resume(const fenced& e, steady_time now) {
@@ -367,8 +386,8 @@ public:
 protected:
     enum class after : std::uint8_t { prepare, ready };
 
-    engine_base(const Policy& p, link_state& s, circuit_breaker& b, retry_gate g)
-        : policy_(p), state_(s), breaker_(b), gate_(g) {}
+    engine_base(const Policy& p, link_state& s, circuit_breaker& b, endpoint_monitor& m, retry_gate g)
+        : policy_(p), state_(s), breaker_(b), monitor_(m), gate_(g) {}
 
     Derived& self() noexcept { return static_cast<Derived&>(*this); }
 
@@ -400,10 +419,29 @@ protected:
         }
         if (!breaker_.allow(now)) {
             diag_.where = phase::connect;
-            return finish(make_error_code(errc::circuit_open), "the circuit breaker is open after repeated connect failures");
+            return finish(make_error_code(errc::circuit_open), "the circuit breaker is open after repeated refusals");
         }
-        if (gate_.expired(now)) return finish(make_error_code(errc::deadline_exceeded), "no time left to connect");
-        return act(action_type::connect, gate_.until());
+        if (gate_.expired(now))
+            return finish(make_error_code(errc::deadline_exceeded),
+                          monitor_.down() ? "the server did not accept connections before the deadline"
+                                          : "no time left to connect");
+        const duration left = gate_.until().is_none() ? duration::max() : gate_.until().remaining(now);
+        const endpoint_monitor::answer ans = monitor_.request(now, left);
+        if (ans.v == endpoint_monitor::verdict::go) {
+            token_ = ans.token;
+            return act(action_type::connect, gate_.until());
+        }
+        if (self().fail_fast()) {
+            diag_.where = phase::connect;
+            return finish(make_error_code(errc::server_unavailable), "the server is not accepting connections");
+        }
+        // Wait for the prober's verdict (or the next probe), within the deadline.
+        why_ = "waiting for the server to accept connections again";
+        after_wait_ = after::prepare;
+        next_action a = act(action_type::await_endpoint, gate_.until());
+        a.delay = std::min(ans.at > now ? duration(ans.at - now) : duration::zero(), left);
+        a.epoch = ans.epoch;
+        return a;
     }
 
     // Connect again after a failure that broke the session while lifeline itself was talking.
@@ -493,7 +531,9 @@ protected:
     const Policy& policy_;
     link_state& state_;
     circuit_breaker& breaker_;
+    endpoint_monitor& monitor_;
     retry_gate gate_;
+    bool token_ = false;  // this operation's connect is the endpoint's probe
     diagnostics diag_;
     classification class_{connection_state::usable, outcome::not_executed, remedy::do_not_retry, {}};
     std::string_view why_;

@@ -34,9 +34,10 @@ class operation_engine : public engine_base<operation_engine<Policy>, Policy> {
     friend base;
 
 public:
-    operation_engine(const Policy& policy, link_state& state, circuit_breaker& breaker, retry_gate gate,
+    operation_engine(const Policy& policy, link_state& state, circuit_breaker& breaker, endpoint_monitor& monitor,
+                     retry_gate gate,
                      retry_budget* budget, const operation_spec& spec)
-        : base(policy, state, breaker, gate), budget_(budget), spec_(spec) {}
+        : base(policy, state, breaker, monitor, gate), budget_(budget), spec_(spec) {}
 
     next_action start(steady_time now) {
         if (spec_.acknowledges_loss) this->state_.transaction_lost = false;

@@ -1,9 +1,10 @@
-// lifeline — the process-wide retry budget and the per-endpoint circuit breakers that every
-// connection shares unless it is given its own (connection::set_retry_budget / set_circuit_breaker).
+// lifeline — the process-wide retry budget, and the per-endpoint circuit breakers and endpoint
+// monitors that every connection shares unless it is given its own (connection::set_*).
 #ifndef LIFELINE_DETAIL_SHARED_GUARDS_HPP
 #define LIFELINE_DETAIL_SHARED_GUARDS_HPP
 
 #include <lifeline/circuit_breaker.hpp>
+#include <lifeline/endpoint_monitor.hpp>
 #include <lifeline/retry_budget.hpp>
 
 #include <map>
@@ -32,6 +33,19 @@ inline std::shared_ptr<circuit_breaker> shared_breaker(const std::string& endpoi
         w = b;
     }
     return b;
+}
+
+inline std::shared_ptr<endpoint_monitor> shared_monitor(const std::string& endpoint, const probe_policy& p) {
+    static std::mutex m;
+    static std::map<std::string, std::weak_ptr<endpoint_monitor>> monitors;
+    std::lock_guard<std::mutex> lock(m);
+    auto& w = monitors[endpoint];
+    auto mon = w.lock();
+    if (!mon) {
+        mon = std::make_shared<endpoint_monitor>(p);
+        w = mon;
+    }
+    return mon;
 }
 
 }  // namespace lifeline::detail

@@ -59,9 +59,10 @@ class transaction_engine : public engine_base<transaction_engine<Policy>, Policy
     friend base;
 
 public:
-    transaction_engine(const Policy& policy, link_state& state, circuit_breaker& breaker, retry_gate gate,
+    transaction_engine(const Policy& policy, link_state& state, circuit_breaker& breaker, endpoint_monitor& monitor,
+                     retry_gate gate,
                        retry_budget* budget, const transaction_options& options)
-        : base(policy, state, breaker, gate), budget_(budget), opt_(options) {}
+        : base(policy, state, breaker, monitor, gate), budget_(budget), opt_(options) {}
 
     next_action start(steady_time now) {
         this->state_.transaction_lost = false;  // starting a new transaction acknowledges an earlier loss
