@@ -1015,7 +1015,11 @@ TEST_CASE("engine property: an unknown write is never re-sent without a fenced v
 TEST_CASE("engine: while the server is down one caller probes; the others wait for its verdict", "[unit][safety]") {
     harness h;
     auto a1 = h.op(idempotent_spec());
-    auto a2 = h.op(idempotent_spec());
+    link_state other(h.policy.health);  // a second connection to the same endpoint
+    backoff other_backoff(h.policy.backoff, 7);
+    operation_engine<default_policy> a2(h.policy, other, h.breaker, h.monitor,
+                                        retry_gate(4, deadline::after(10s, h.now), &h.budget, other_backoff),
+                                        &h.budget, idempotent_spec());
     auto x = a1.start(h.now);
     REQUIRE(x.type == action_type::connect);
     x = a1.resume(refused(2003), h.now);  // the endpoint goes down
