@@ -21,6 +21,7 @@ struct call_options {
 struct connection_stats {
     std::uint64_t operations = 0, attempts = 0, retries = 0, reconnects = 0, pings = 0, socket_checks = 0,
                   verifications = 0, gave_up = 0;
+    std::uint64_t endpoint_waits = 0;  // waits for the endpoint's prober while the server was down
 };
 
 }  // namespace lifeline

@@ -222,34 +222,33 @@ TEST_CASE("capi: a frozen server returns to the caller within its deadline + 10%
     CHECK(ec == errc::outcome_unknown);
 }
 
-TEST_CASE("capi: the retry budget stops retrying during a long outage and recovers after", "[retry][capi][disruptive]") {
+TEST_CASE("capi: a stopped server sees one paced prober, callers wait within their deadline, recovery is prompt",
+          "[retry][capi][disruptive]") {
     auto srv = server::attach();
     default_policy p;
-    p.budget.ratio = 0.2;
-    p.budget.min_retries_per_second = 0;
-    p.budget.window = 2s;
-    p.retry.max_attempts = 3;
-    p.retry.deadline = 2s;
-    p.backoff.initial = 1ms;
-    p.backoff.max = 5ms;
-    p.breaker.failure_threshold = 100000;
+    p.retry.deadline = 1s;
     auto db = make_db(srv, p);
-    for (int i = 0; i < 20; ++i) db->query("SELECT 1", lifeline::idempotent);  // healthy history
+    db->set_endpoint_monitor(std::make_shared<endpoint_monitor>(p.probe));
+    for (int i = 0; i < 5; ++i) db->query("SELECT 1", lifeline::idempotent);  // healthy
     srv.stop();
-    int budget_stops = 0, retries_before = static_cast<int>(db->stats().retries);
-    for (int i = 0; i < 40; ++i) {
+    const auto connects_before = db->stats().reconnects;
+    const auto t0 = clk::now();
+    for (int i = 0; i < 3; ++i) {
         std::error_code ec;
         diagnostics d;
+        const auto c0 = clk::now();
         db->query("SELECT 1", lifeline::idempotent, {}, ec, d);
-        CHECK(ec);
-        if (ec == errc::retry_budget_exhausted) ++budget_stops;
+        CHECK(ec == errc::deadline_exceeded);  // waited for the prober's verdict within its deadline
+        CHECK(clk::now() - c0 < 3s);
     }
-    int retries_in_outage = static_cast<int>(db->stats().retries) - retries_before;
-    CHECK(budget_stops > 20);
-    CHECK(retries_in_outage <= 0.2 * 60 + 2);  // ratio x requests in the window, not 2 per call
+    const double seconds = std::chrono::duration<double>(clk::now() - t0).count();
+    const auto connects = db->stats().reconnects - connects_before;
+    // At most one connect per min_interval (16 ms), however long the outage.
+    CHECK(static_cast<double>(connects) <= seconds / 0.016 + 3);
     srv.start_again();
-    std::this_thread::sleep_for(p.budget.window + 200ms);
-    for (int i = 0; i < 10; ++i) db->query("SELECT 1", lifeline::idempotent);
+    const auto back = clk::now();
+    db->query("SELECT 1", lifeline::idempotent, call_options{10s});
+    CHECK(clk::now() - back < 2s);
     // Retries work again: a killed connection mid-query is retried.
     auto id = db->connection_id();
     result r;

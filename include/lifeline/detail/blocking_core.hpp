@@ -265,7 +265,7 @@ private:
             clock_.sleep_for(a.delay);
             return e.resume(waited{}, clock_.now());
         case action_type::await_endpoint:
-            ++stats_.retries;
+            ++stats_.endpoint_waits;
             if (observer_)
                 observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
             // Woken early by the prober's verdict; an injected clock (tests) just lets time pass.
