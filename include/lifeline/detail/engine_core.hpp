@@ -319,7 +319,7 @@ public:
     // Refused, unreachable, handshake lost, the server shutting down: nobody is serving there.
     // Anything else the server said (access denied, too many connections) means it is up.
     static bool connectivity_failure(unsigned code) noexcept {
-        return code == 0 || (code >= 2000 && code < 3000) || code == 1053 /* shutdown in progress */;
+        return code == 0 || detail::is_client_code(code) || code == code::er_server_shutdown;
     }
 
     next_action resume(const fenced& e, steady_time now) {
