@@ -50,6 +50,20 @@ void kill_and_wait(const endpoint& e, std::uint64_t id) {
     }
 }
 
+// The throwing overload, its error caught: the one shape of execute() every version of
+// connection.hpp has (the non-throwing overload's parameter order is being reworked).
+template <class Db>
+void try_execute(Db& db, const std::string& sql, std::error_code& ec, diagnostics& d) {
+    ec.clear();
+    d = diagnostics{};
+    try {
+        db.execute(sql);
+    } catch (const lifeline::error& e) {
+        ec = e.code();
+        d = e.diag();
+    }
+}
+
 std::string rows_with(const server& srv, const std::string& table, int id) {
     auto m = capi_connect(srv.where());
     return capi_scalar(m.get(), "SELECT COUNT(*) FROM " + table + " WHERE id = " + std::to_string(id));
@@ -119,7 +133,7 @@ void run_scenarios(const char* driver) {
         kill_and_wait(srv.where(), old_id);
         std::error_code ec;
         diagnostics d;
-        db->execute("INSERT INTO " + table + " VALUES (100)", {}, ec, d);
+        try_execute(*db, "INSERT INTO " + table + " VALUES (100)", ec, d);
         INFO("ec " << ec.message() << "; " << d.client_message << " / " << d.server_message);
         if (sc.transaction_left_open) {
             CHECK(ec == errc::transaction_lost);
@@ -146,7 +160,7 @@ void run_user_code_case(const std::string& table, Begin begin) {
     kill_and_wait(srv.where(), db->connection_id());
     std::error_code ec;
     diagnostics d;
-    db->execute("INSERT INTO " + table + " VALUES (100)", {}, ec, d);
+    try_execute(*db, "INSERT INTO " + table + " VALUES (100)", ec, d);
     CHECK(ec == errc::transaction_lost);
     CHECK(rows_with(srv, table, 100) == "0");
 }
