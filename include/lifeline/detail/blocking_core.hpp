@@ -79,13 +79,14 @@ public:
     // --- operations (each returns its error; diag and the result are filled) -----------------------
     std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
                               result& r) {
-        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(),
-                                  acknowledges_transaction_loss(sql), fail_fast(co)};
+        const statement_effects fx = effects_of(sql);
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), fx.acknowledges_loss,
+                                  fail_fast(co)};
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
             r.rows.clear();
             r.columns.clear();
-            if (changes_session(sql)) io_.mark_dirty();
-            e.lock_uncertain = may_release_locks(sql);
+            if (fx.changes_session) io_.mark_dirty();
+            e.lock_uncertain = fx.may_release_locks;
             return traits::execute(io_.session(), sql, &r, e.diag);
         });
     }
