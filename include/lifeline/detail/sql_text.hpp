@@ -107,8 +107,10 @@ struct token {
 // Upper-case ASCII keyword comparison.
 inline bool ieq(std::string_view a, std::string_view upper) noexcept {
     if (a.size() != upper.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::toupper(static_cast<unsigned char>(a[i])) != upper[i]) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char c = a[i];
+        if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != upper[i]) return false;  // ASCII only
+    }
     return true;
 }
 
@@ -701,7 +703,39 @@ inline bool contains_keyword_ci(std::string_view sql, std::string_view upper) no
     return false;
 }
 
+// The hot path's shortcut: a plain SELECT / INSERT / UPDATE / DELETE / REPLACE whose text has no
+// '@' (variables), no "LOCK" (GET_LOCK, RELEASE_LOCK, LOCK TABLES), no comment, no ';' cannot touch
+// the session or the transaction state; one byte scan decides, the lexer is not needed.
+inline bool plain_dml(std::string_view sql) noexcept {
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    std::size_t i = 0;
+    while (i < sql.size() && space(sql[i])) ++i;
+    std::size_t j = i;
+    while (j < sql.size() && ((sql[j] | 0x20) >= 'a' && (sql[j] | 0x20) <= 'z')) ++j;
+    if (j >= sql.size() || !space(sql[j])) return false;
+    const std::string_view word = sql.substr(i, j - i);
+    if (!(sql_lex::ieq(word, "SELECT") || sql_lex::ieq(word, "INSERT") || sql_lex::ieq(word, "UPDATE") ||
+          sql_lex::ieq(word, "DELETE") || sql_lex::ieq(word, "REPLACE")))
+        return false;
+    for (std::size_t k = j; k < sql.size(); ++k) {
+        const char c = sql[k];
+        switch (c) {
+        case '@': case '/': case '#': case ';': return false;
+        case '-':
+            if (k + 1 < sql.size() && sql[k + 1] == '-') return false;
+            break;
+        case 'L': case 'l':
+            if (k + 3 < sql.size() && (sql[k + 1] | 0x20) == 'o' && (sql[k + 2] | 0x20) == 'c' && (sql[k + 3] | 0x20) == 'k')
+                return false;
+            break;
+        default: break;
+        }
+    }
+    return true;
+}
+
 inline statement_effects effects_of(std::string_view sql) noexcept {
+    if (plain_dml(sql)) return {};
     const statement_info info = describe_statement(sql);
     statement_effects e;
     e.acknowledges_loss = info.begins_transaction || (info.ends_transaction && sql_lex::ieq(info.keyword, "ROLLBACK"));
