@@ -249,7 +249,7 @@ public:
     pooled borrow(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag,
                   const char* where = nullptr) noexcept {
         ec.clear();
-        diag = diagnostics{};
+        diag.clear();
         try {
             return borrow_impl(timeout, ec, diag, where);
         } catch (const std::exception& e) {
@@ -452,10 +452,12 @@ private:
     // By the slot's holder, no lock: the connection's own before-use check (socket poll, ping
     // window, recycle, reconnect + session restore) within the time left. One connect attempt:
     // the pool paces connects itself (single-flight, backoff).
-    bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag) {
+    bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag,
+                       time_point now = std::chrono::steady_clock::now()) {
         if (!s.conn) s.conn = make_connection();
         for (int pass = 0; pass < 2; ++pass) {
-            auto left = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
+            if (pass > 0) now = std::chrono::steady_clock::now();
+            auto left = std::max(ms_until(until, now), std::chrono::milliseconds(1));
             if (s.conn->ready(call_options{left, true}, ec, diag)) return true;
             if (ec == errc::transaction_lost || ec == errc::session_state_lost) {
                 // The previous borrower's loss (it was told): the next one starts on a clean session.
@@ -498,8 +500,7 @@ private:
         last_diag_ = diagnostics{};
     }
 
-    pooled hand_out(slot& s, const char* where) {
-        const auto now = std::chrono::steady_clock::now();
+    pooled hand_out(slot& s, const char* where, time_point now = std::chrono::steady_clock::now()) {
         s.leak_reported.store(false, std::memory_order_relaxed);
         s.borrowed_at.store(ns(now), std::memory_order_relaxed);
         s.where.store(where, std::memory_order_relaxed);
@@ -518,13 +519,13 @@ private:
                 in_use_.fetch_add(1, std::memory_order_relaxed);
                 bool ok = false;
                 try {
-                    ok = validate_slot(s, until, ec, diag);
+                    ok = validate_slot(s, until, ec, diag, start);
                 } catch (...) {
                     fail_slot(*i, false, ec, diag);
                     throw;
                 }
                 counters_.retries += take_retries(s);
-                if (ok) return hand_out(s, where);
+                if (ok) return hand_out(s, where, start);
                 fail_slot(*i, false, ec, diag);
                 ec.clear();
                 diag = diagnostics{};
@@ -627,7 +628,7 @@ private:
     // With mutex_ held.
     void fill_exhausted(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag) const {
         ec = make_error_code(errc::pool_exhausted);
-        diag = diagnostics{};
+        diag.clear();
         diag.where = phase::connect;
         diag.code = last_diag_.code;
         diag.sqlstate = last_diag_.sqlstate;

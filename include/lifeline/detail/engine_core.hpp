@@ -528,7 +528,7 @@ protected:
     }
     next_action finish_ok() {
         finished_ = true;
-        diag_ = diagnostics{};  // earlier failed attempts or connects are history now
+        diag_.clear();  // earlier failed attempts or connects are history now
         return next_action{};
     }
 

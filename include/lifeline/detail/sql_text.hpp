@@ -707,26 +707,32 @@ inline bool contains_keyword_ci(std::string_view sql, std::string_view upper) no
 // '@' (variables), no "LOCK" (GET_LOCK, RELEASE_LOCK, LOCK TABLES), no comment, no ';' cannot touch
 // the session or the transaction state; one byte scan decides, the lexer is not needed.
 inline bool plain_dml(std::string_view sql) noexcept {
-    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
     std::size_t i = 0;
-    while (i < sql.size() && space(sql[i])) ++i;
-    std::size_t j = i;
-    while (j < sql.size() && ((sql[j] | 0x20) >= 'a' && (sql[j] | 0x20) <= 'z')) ++j;
-    if (j >= sql.size() || !space(sql[j])) return false;
-    const std::string_view word = sql.substr(i, j - i);
-    if (!(sql_lex::ieq(word, "SELECT") || sql_lex::ieq(word, "INSERT") || sql_lex::ieq(word, "UPDATE") ||
-          sql_lex::ieq(word, "DELETE") || sql_lex::ieq(word, "REPLACE")))
-        return false;
-    for (std::size_t k = j; k < sql.size(); ++k) {
-        const char c = sql[k];
-        switch (c) {
+    while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '\t' || sql[i] == '\r')) ++i;
+    if (i >= sql.size()) return false;
+    std::string_view word;
+    switch (sql[i] | 0x20) {
+    case 's': word = "SELECT"; break;
+    case 'i': word = "INSERT"; break;
+    case 'u': word = "UPDATE"; break;
+    case 'd': word = "DELETE"; break;
+    case 'r': word = "REPLACE"; break;
+    default: return false;
+    }
+    const std::size_t end = i + word.size();
+    if (end >= sql.size() || !sql_lex::ieq(sql.substr(i, word.size()), word)) return false;
+    const char after = sql[end];
+    if (!(after == ' ' || after == '\n' || after == '\t' || after == '\r')) return false;
+    const char* p = sql.data() + end;
+    const char* const stop = sql.data() + sql.size();
+    for (; p < stop; ++p) {
+        switch (*p) {
         case '@': case '/': case '#': case ';': return false;
         case '-':
-            if (k + 1 < sql.size() && sql[k + 1] == '-') return false;
+            if (p + 1 < stop && p[1] == '-') return false;
             break;
         case 'L': case 'l':
-            if (k + 3 < sql.size() && (sql[k + 1] | 0x20) == 'o' && (sql[k + 2] | 0x20) == 'c' && (sql[k + 3] | 0x20) == 'k')
-                return false;
+            if (p + 3 < stop && (p[1] | 0x20) == 'o' && (p[2] | 0x20) == 'c' && (p[3] | 0x20) == 'k') return false;
             break;
         default: break;
         }
