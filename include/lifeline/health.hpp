@@ -78,8 +78,9 @@ struct health_policy {
     // call saved per statement in a burst on one connection). Within it, a server that closed the
     // connection in between is found by the statement itself (2013; an idempotent statement is
     // retried, a write reports an unknown outcome, or is verified) instead of before it. 0 polls
-    // before every use. An explicit check (connection::ready(), a pool's validation on borrow)
-    // always polls. HikariCP skips its (round-trip) validation for 500 ms the same way.
+    // before every use. The same holds for connection::ready() and a pool's validation on borrow:
+    // a connection returned and borrowed again within it is handed out without a poll. HikariCP
+    // skips its (round-trip) validation for 500 ms the same way.
     duration probe_bypass = std::chrono::microseconds(50);
     // Recycle after this age (HikariCP's maxLifetime default); 0 disables.
     duration max_lifetime = std::chrono::minutes(30);

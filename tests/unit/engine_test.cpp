@@ -171,12 +171,12 @@ TEST_CASE("engine: a session that completed a round trip within probe_bypass is 
     h.now += 100us;
     auto later = h.op(write_spec());
     CHECK(later.start(h.now).type == action_type::probe);
-    // An explicit health check (ready(), a pool's validation) always polls.
+    // ready() (and so a pool's validation) the same way.
     h.state.health.on_used(h.now);
     operation_spec check;
     check.sends = false;
     auto ready = h.op(check);
-    CHECK(ready.start(h.now).type == action_type::probe);
+    CHECK(ready.start(h.now).type == action_type::done);
 }
 
 TEST_CASE("engine: idle past the window -> ping; a failed ping -> connect; dead socket -> connect", "[unit][safety]") {
