@@ -190,6 +190,16 @@ struct diagnostics {
     std::string driver;          // which adapter saw it, e.g. "capi", "jdbc"
     phase where = phase::read_result;
     unsigned code = 0;           // the driver's error number, 0 if none
+
+    // Back to "nothing said", keeping the strings' buffers (cheaper than assigning a new one).
+    void clear() noexcept {
+        server_message.clear();
+        client_message.clear();
+        sqlstate.clear();
+        driver.clear();
+        where = phase::read_result;
+        code = 0;
+    }
 };
 
 // Thrown by lifeline's throwing overloads. Copies never throw (the payload is shared), as an

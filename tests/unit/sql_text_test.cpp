@@ -306,3 +306,29 @@ TEST_CASE("sql_text: keyword is reported as written", "[sql_text][safety]") {
     CHECK(describe_statement("(SELECT 1)").keyword == "SELECT");
     CHECK(describe_statement("").keyword.empty());
 }
+
+TEST_CASE("sql_text: the hot path's shortcut never disagrees with the lexer", "[sql_text][safety]") {
+    using namespace lifeline::detail;
+    const char* statements[] = {
+        "SELECT 1", "select name from users where id = 7", "INSERT INTO t VALUES (1)", "UPDATE t SET v = v + 1",
+        "DELETE FROM t WHERE id = 3", "REPLACE INTO t VALUES (1)", "SELECT @x := 1", "SELECT GET_LOCK('a', 0)",
+        "SELECT RELEASE_ALL_LOCKS()", "SELECT 1; SELECT 2", "SELECT /*!50000 1 */", "SELECT 1 -- c", "SELECT 1 # c",
+        "INSERT INTO t SELECT * FROM u FOR UPDATE", "SELECT * FROM t LOCK IN SHARE MODE", "SELECT 1 INTO @v",
+        "  SELECT\t1", "SELECTX 1", "SELECT", "UPDATE t SET a = 'x@y'", "INSERT INTO t VALUES ('a;b')",
+        "SELECT * FROM locks", "DELETE FROM blocklist", "SELECT 'lock'", "SELECT 1 FROM t WHERE a - 1 > 0"};
+    for (const char* sql : statements) {
+        INFO(sql);
+        if (plain_dml(sql)) {
+            const statement_info full = describe_statement(sql);
+            CHECK_FALSE(full.changes_session);
+            CHECK_FALSE(full.opaque);
+            CHECK_FALSE(full.affects_transaction());
+        }
+    }
+    CHECK(plain_dml("SELECT 1"));
+    CHECK(plain_dml("INSERT INTO t VALUES (1)"));
+    CHECK_FALSE(plain_dml("SELECT @x := 1"));
+    CHECK_FALSE(plain_dml("SELECT GET_LOCK('a', 0)"));
+    CHECK_FALSE(plain_dml("SELECT /*!50000 1 */"));
+    CHECK_FALSE(plain_dml("SET autocommit = 0"));
+}

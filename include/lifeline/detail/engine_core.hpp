@@ -246,6 +246,7 @@ inline std::error_code stop_code(stop_reason r, unsigned driver_code) noexcept {
 //   bool outcome_pending() const                something may have run: every failure to finish
 //                                               is then unknown_error(), whatever stopped it
 //   bool fail_fast() const                      one connect attempt, no connect retries
+//   bool probe_bypass_allowed() const           a just-used session may skip the socket probe
 template <class Derived, class Policy>
 class engine_base {
 public:
@@ -414,6 +415,11 @@ protected:
     // Make the session usable: probe an open one, connect otherwise.
     next_action prepare(steady_time now) {
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
+        // Seen healthy a moment ago (a round trip just completed): no need to poll again.
+        const duration bypass = state_.health.policy().probe_bypass;
+        if (bypass.count() > 0 && self().probe_bypass_allowed() && state_.health.connected() &&
+            state_.health.idle(now) < bypass)
+            return resume(probed{socket_status::alive}, now);
         return act(action_type::probe, gate_.until());
     }
 
@@ -542,7 +548,7 @@ protected:
     }
     next_action finish_ok() {
         finished_ = true;
-        diag_ = diagnostics{};  // earlier failed attempts or connects are history now
+        diag_.clear();  // earlier failed attempts or connects are history now
         return next_action{};
     }
 

@@ -536,8 +536,12 @@ private:
 
     // The watchdog runs on the real steady clock; an injected clock only drives the decisions.
     std::chrono::steady_clock::time_point to_steady(const deadline& bound) const {
-        const auto left = bound.remaining(clock_.now());
-        return std::chrono::steady_clock::now() + left;
+        if constexpr (std::is_same_v<Clock, system_clock_source>) {
+            return bound.at();  // the same clock: no reading needed
+        } else {
+            const auto left = bound.remaining(clock_.now());
+            return std::chrono::steady_clock::now() + left;
+        }
     }
 
     const connect_options& options_;

@@ -107,8 +107,10 @@ struct token {
 // Upper-case ASCII keyword comparison.
 inline bool ieq(std::string_view a, std::string_view upper) noexcept {
     if (a.size() != upper.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::toupper(static_cast<unsigned char>(a[i])) != upper[i]) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char c = a[i];
+        if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != upper[i]) return false;  // ASCII only
+    }
     return true;
 }
 
@@ -701,7 +703,45 @@ inline bool contains_keyword_ci(std::string_view sql, std::string_view upper) no
     return false;
 }
 
+// The hot path's shortcut: a plain SELECT / INSERT / UPDATE / DELETE / REPLACE whose text has no
+// '@' (variables), no "LOCK" (GET_LOCK, RELEASE_LOCK, LOCK TABLES), no comment, no ';' cannot touch
+// the session or the transaction state; one byte scan decides, the lexer is not needed.
+inline bool plain_dml(std::string_view sql) noexcept {
+    std::size_t i = 0;
+    while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '\t' || sql[i] == '\r')) ++i;
+    if (i >= sql.size()) return false;
+    std::string_view word;
+    switch (sql[i] | 0x20) {
+    case 's': word = "SELECT"; break;
+    case 'i': word = "INSERT"; break;
+    case 'u': word = "UPDATE"; break;
+    case 'd': word = "DELETE"; break;
+    case 'r': word = "REPLACE"; break;
+    default: return false;
+    }
+    const std::size_t end = i + word.size();
+    if (end >= sql.size() || !sql_lex::ieq(sql.substr(i, word.size()), word)) return false;
+    const char after = sql[end];
+    if (!(after == ' ' || after == '\n' || after == '\t' || after == '\r')) return false;
+    const char* p = sql.data() + end;
+    const char* const stop = sql.data() + sql.size();
+    for (; p < stop; ++p) {
+        switch (*p) {
+        case '@': case '/': case '#': case ';': return false;
+        case '-':
+            if (p + 1 < stop && p[1] == '-') return false;
+            break;
+        case 'L': case 'l':
+            if (p + 3 < stop && (p[1] | 0x20) == 'o' && (p[2] | 0x20) == 'c' && (p[3] | 0x20) == 'k') return false;
+            break;
+        default: break;
+        }
+    }
+    return true;
+}
+
 inline statement_effects effects_of(std::string_view sql) noexcept {
+    if (plain_dml(sql)) return {};
     const statement_info info = describe_statement(sql);
     statement_effects e;
     e.acknowledges_loss = info.begins_transaction || (info.ends_transaction && sql_lex::ieq(info.keyword, "ROLLBACK"));

@@ -192,6 +192,7 @@ private:
     std::error_code unknown_error() const noexcept { return make_error_code(errc::commit_unknown); }
     bool outcome_pending() const noexcept { return lost_commit_; }
     bool fail_fast() const noexcept { return false; }
+    bool probe_bypass_allowed() const noexcept { return true; }
 
     deadline half_of_remaining(steady_time now) const noexcept {
         const deadline& d = this->gate_.until();
