@@ -9,8 +9,10 @@
 //   db.adopt(std::move(c));
 //
 // Adopting applies lifeline's per-session setup to the handle, exactly as after its own connects:
-// MYSQL_OPT_RECONNECT / OPT_RECONNECT is switched off (lifeline reconnects itself and restores the
-// session), the session gets its own descriptor for the socket and the connect_options' TCP
+// MYSQL_OPT_RECONNECT is switched off (lifeline reconnects itself and restores the session;
+// Connector/C++ cannot switch OPT_RECONNECT off after connect, and Debian's build cannot even
+// report it: open such a connection with OPT_RECONNECT = false), the session gets its own
+// descriptor for the socket and the connect_options' TCP
 // keepalive and TCP_USER_TIMEOUT, the registered session (connection::session()) is replayed, and
 // the identity query takes the session's lock and learns the server's flavour. A handle with a
 // result left unread, or already broken, fails the adoption (the error says why).

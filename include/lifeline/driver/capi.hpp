@@ -22,6 +22,7 @@
 
 #include <lifeline/adopt.hpp>
 #include <lifeline/connection.hpp>
+#include <lifeline/detail/socket_probe.hpp>
 #include <lifeline/detail/socket_ref.hpp>
 #include <lifeline/driver/capi_error.hpp>
 #include <lifeline/driver_traits.hpp>
@@ -325,6 +326,17 @@ struct driver_traits<capi> {
         if (static_cast<int>(mysql_get_socket(m)) < 0 || mysql_get_server_info(m) == nullptr) {
             out.code = 2006;  // CR_SERVER_GONE_ERROR
             out.client_message = "adopt() was given a MYSQL* that is not connected";
+            s.reset();
+            return false;
+        }
+        // A result left unread would answer lifeline's first statement: the stream would be out of
+        // step for good. (A command sent with mysql_send_query whose answer has not arrived yet
+        // cannot be told apart from an idle handle: do not adopt one mid-command.)
+        if (m->status != MYSQL_STATUS_READY || mysql_more_results(m) ||
+            detail::probe_socket(static_cast<int>(mysql_get_socket(m))) == socket_status::unexpected_data) {
+            out.code = 2014;  // CR_COMMANDS_OUT_OF_SYNC
+            out.client_message = "adopt() was given a MYSQL* with a result left unread (read or free it first: "
+                                 "mysql_store_result / mysql_free_result / mysql_next_result)";
             s.reset();
             return false;
         }

@@ -139,8 +139,10 @@ struct driver_traits<jdbc> {
     }
 
     // An open connection becomes the session (lifeline/adopt.hpp). Connector/C++ cannot switch
-    // OPT_RECONNECT off after connect, so a connection opened with it on is refused. Its socket is
-    // found after the fact (the peer in connect_options, confirmed by the server's view).
+    // OPT_RECONNECT off after connect: a connection that reports it on is refused. Debian's build
+    // (on MariaDB Connector/C) cannot even report it (getClientOption("OPT_RECONNECT") throws
+    // "::mysql_get_option()"), so there the caller must have opened it with OPT_RECONNECT = false.
+    // Its socket is found after the fact (the peer in connect_options, confirmed by the server's view).
     static bool adopt(session_type& s, std::unique_ptr<sql::Connection> c, ownership own, const connect_options& o,
                       diagnostics& out) {
         close(s);
