@@ -123,45 +123,59 @@ inline std::size_t text_size(std::string_view s) noexcept {
     return n;
 }
 
-inline void append_text(std::string& out, std::string_view s) {
-    if (text_needs_hex(s)) {
-        static constexpr char hex[] = "0123456789ABCDEF";
-        out += "X'";
-        for (char c : s) {
-            const auto u = static_cast<unsigned char>(c);
-            out += hex[u >> 4];
-            out += hex[u & 15];
-        }
-        out += '\'';
-        return;
+inline void append_hex(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    out += "X'";
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        out += hex[u >> 4];
+        out += hex[u & 15];
     }
     out += '\'';
+}
+
+// One pass: quotes doubled; at a backslash or NUL the literal is rewritten in hex.
+inline void append_text(std::string& out, std::string_view s) {
+    const std::size_t start = out.size();
+    out += '\'';
     std::size_t from = 0;
-    for (std::size_t q = s.find('\''); q != std::string_view::npos; q = s.find('\'', from)) {
-        out.append(s.data() + from, q + 1 - from);
-        out += '\'';
-        from = q + 1;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (c == '\'') {
+            out.append(s.data() + from, i + 1 - from);
+            out += '\'';
+            from = i + 1;
+        } else if (c == '\\' || c == '\0') {
+            out.resize(start);
+            append_hex(out, s);
+            return;
+        }
     }
     out.append(s.data() + from, s.size() - from);
     out += '\'';
 }
 
-// Appends the SQL literal of v (when out is non-null) and returns its size; false: not representable.
+// Encoding modes: exact size only (out null, exact), an upper bound (out null, !exact: no
+// formatting, no scanning), or append the literal (out non-null).
 template <class V>
-bool sql_value(const V& v, std::string* out, std::size_t& size) {
+bool sql_value(const V& v, std::string* out, std::size_t& size, bool exact = true) {
     using T = std::decay_t<V>;
     if constexpr (std::is_same_v<T, std::nullopt_t>) {
         size = 4;
         if (out) *out += "NULL";
         return true;
     } else if constexpr (is_optional<T>::value) {
-        if (!v) return sql_value(std::nullopt, out, size);
-        return sql_value(*v, out, size);
+        if (!v) return sql_value(std::nullopt, out, size, exact);
+        return sql_value(*v, out, size, exact);
     } else if constexpr (std::is_same_v<T, bool>) {
         size = 1;
         if (out) *out += v ? '1' : '0';
         return true;
     } else if constexpr (std::is_integral_v<T>) {
+        if (!out && !exact) {
+            size = 20;
+            return true;
+        }
         char buf[24];
         const int n = std::snprintf(buf, sizeof buf, std::is_signed_v<T> ? "%lld" : "%llu",
                                     std::is_signed_v<T> ? static_cast<long long>(v) : static_cast<unsigned long long>(v));
@@ -170,6 +184,10 @@ bool sql_value(const V& v, std::string* out, std::size_t& size) {
         return true;
     } else if constexpr (std::is_floating_point_v<T>) {
         if (!std::isfinite(static_cast<double>(v))) return false;
+        if (!out && !exact) {
+            size = 25;
+            return true;
+        }
         char buf[32];
         const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(v));
         size = static_cast<std::size_t>(n);
@@ -177,8 +195,13 @@ bool sql_value(const V& v, std::string* out, std::size_t& size) {
         return true;
     } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
         const std::string_view s(v);
-        size = text_size(s);
-        if (out) append_text(*out, s);
+        if (out) {
+            const std::size_t before = out->size();
+            append_text(*out, s);
+            size = out->size() - before;
+        } else {
+            size = exact ? text_size(s) : 3 + 2 * s.size();
+        }
         return true;
     } else {
         static_assert(std::is_same_v<T, void>,
@@ -190,7 +213,8 @@ bool sql_value(const V& v, std::string* out, std::size_t& size) {
 
 // "(v1,v2,...)" for one row; false: a value cannot be sent (its index in `bad`).
 template <class Row>
-bool sql_row(const Row& row, std::string* out, std::size_t& size, std::size_t& columns, std::size_t& bad) {
+bool sql_row(const Row& row, std::string* out, std::size_t& size, std::size_t& columns, std::size_t& bad,
+             bool exact = true) {
     size = 2;
     columns = 0;
     bool ok = true;
@@ -202,7 +226,7 @@ bool sql_row(const Row& row, std::string* out, std::size_t& size, std::size_t& c
             if (out) *out += ',';
         }
         std::size_t n = 0;
-        if (!sql_value(v, out, n)) {
+        if (!sql_value(v, out, n, exact)) {
             ok = false;
             bad = columns;
             return;
@@ -346,15 +370,13 @@ bulk_result bulk_insert(Connection& db, std::string_view table, const std::vecto
     const auto hard = static_cast<std::uint64_t>(static_cast<double>(packet) * o.packet_share);
     const std::uint64_t target = std::min<std::uint64_t>(o.chunk_bytes, hard);
 
-    // Every row's size, before anything is sent.
-    std::vector<std::uint32_t> sizes;
-    if constexpr (std::is_same_v<typename std::iterator_traits<decltype(std::begin(rows))>::iterator_category,
-                                 std::random_access_iterator_tag>)
-        sizes.reserve(static_cast<std::size_t>(std::distance(std::begin(rows), std::end(rows))));
+    // Every row checked before anything is sent: its values, its column count, its size. An
+    // upper bound is cheap (no formatting); only a row whose bound reaches the limit is measured.
+    std::uint64_t total = 0;
     for (const auto& row : rows) {
         std::size_t size = 0, n = 0, bad = 0;
-        const std::uint64_t index = sizes.size();
-        if (!detail::sql_row(row, nullptr, size, n, bad))
+        const std::uint64_t index = total++;
+        if (!detail::sql_row(row, nullptr, size, n, bad, false))
             return fail(make_error_code(errc::invalid_option),
                         "row " + std::to_string(index) + ", value " + std::to_string(bad) +
                             ": a floating-point value that is NaN or infinite cannot be inserted; nothing was sent");
@@ -363,15 +385,17 @@ bulk_result bulk_insert(Connection& db, std::string_view table, const std::vecto
                                                                    std::to_string(n) + " values for " +
                                                                    std::to_string(columns.size()) +
                                                                    " columns; nothing was sent");
-        if (head.size() + size + 1 > hard)
-            return fail(make_error_code(errc::statement_too_large),
-                        "row " + std::to_string(index) + " needs " + std::to_string(head.size() + size) +
-                            " bytes as an INSERT, above the limit of " + std::to_string(hard) + " (" +
-                            std::to_string(static_cast<int>(o.packet_share * 100)) + " % of max_allowed_packet " +
-                            std::to_string(packet) + "); nothing was sent");
-        sizes.push_back(static_cast<std::uint32_t>(size));
+        if (head.size() + size + 1 > hard) {
+            detail::sql_row(row, nullptr, size, n, bad, true);
+            if (head.size() + size + 1 > hard)
+                return fail(make_error_code(errc::statement_too_large),
+                            "row " + std::to_string(index) + " needs " + std::to_string(head.size() + size) +
+                                " bytes as an INSERT, above the limit of " + std::to_string(hard) + " (" +
+                                std::to_string(static_cast<int>(o.packet_share * 100)) + " % of max_allowed_packet " +
+                                std::to_string(packet) + "); nothing was sent");
+        }
     }
-    res.rows_total = sizes.size();
+    res.rows_total = total;
 
     // The load's lock, and what an earlier run committed.
     const std::string lock = detail::sql_quote(detail::bulk_lock_name(res.load_id));
@@ -446,23 +470,26 @@ bulk_result bulk_insert(Connection& db, std::string_view table, const std::vecto
             res.resume_from = i;
             continue;
         }
-        // Rows [i, j): up to the target size (at least one row), not into a committed range.
-        std::uint64_t j = i, bytes = head.size();
+        // Rows [i, j), encoded once: up to the target size (at least one row), not into a
+        // committed range. The row that does not fit any more is taken back and starts the next.
         auto next_committed = std::upper_bound(done.begin(), done.end(), std::make_pair(i, ~std::uint64_t{0}));
         const std::uint64_t stop = next_committed == done.end() ? res.rows_total : next_committed->first;
-        while (j < stop && (j == i || bytes + 1 + sizes[j] <= target) &&
-               (o.chunk_rows == 0 || j - i < o.chunk_rows) && bytes + 1 + sizes[j] <= hard) {
-            bytes += sizes[j] + (j > i ? 1 : 0);
-            ++j;
-        }
         sql.clear();
-        sql.reserve(bytes);
+        sql.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(target, hard)) + 1024);
         sql += head;
+        std::uint64_t j = i;
         auto end = it;
-        for (std::uint64_t k = i; k < j; ++k, ++end) {
-            if (k > i) sql += ',';
+        while (j < stop && (o.chunk_rows == 0 || j - i < o.chunk_rows)) {
+            const std::size_t before = sql.size();
+            if (j > i) sql += ',';
             std::size_t size = 0, n = 0, bad = 0;
             detail::sql_row(*end, &sql, size, n, bad);
+            if (j > i && sql.size() > target) {
+                sql.resize(before);
+                break;
+            }
+            ++j;
+            ++end;
         }
         const std::string marker = detail::bulk_marker_insert_sql(res.load_id, i, j - i);
 
