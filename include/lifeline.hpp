@@ -6,7 +6,9 @@
 #ifndef LIFELINE_HPP
 #define LIFELINE_HPP
 
+#include <lifeline/adopt.hpp>
 #include <lifeline/backoff.hpp>
+#include <lifeline/bulk_insert.hpp>
 #include <lifeline/circuit_breaker.hpp>
 #include <lifeline/classification.hpp>
 #include <lifeline/clock.hpp>
@@ -22,6 +24,7 @@
 #include <lifeline/policy.hpp>
 #include <lifeline/result.hpp>
 #include <lifeline/retry_budget.hpp>
+#include <lifeline/server_info.hpp>
 #include <lifeline/session.hpp>
 
 #endif  // LIFELINE_HPP

@@ -24,7 +24,7 @@ with_server="$dir/tests/support/lifeline_with_server"
 results="$dir/results"
 mkdir -p "$results"
 status=0
-for b in roundtrip throughput health recovery detection outage; do
+for b in roundtrip throughput health recovery detection outage bulk; do
   echo "== bench_$b"
   # The load average goes into the log: other work on the machine skews every timing figure.
   echo "# bench_$b starting; load average $(cut -d' ' -f1-3 /proc/loadavg)" >"$results/$b.log"
@@ -48,7 +48,7 @@ grep -E '^(figure|not_measured) ' "$results/chaos.log" || true
 
 echo
 echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores)"
-cat "$results"/{roundtrip,throughput,health,recovery,detection,outage,chaos}.log 2>/dev/null |
+cat "$results"/{roundtrip,throughput,health,recovery,detection,outage,bulk,chaos}.log 2>/dev/null |
   grep -E '^(figure|not_measured) ' | tee "$results/figures.txt"
 echo "ok: $(grep -c ' ok$' "$results/figures.txt" || true)  miss: $(grep -c ' miss$' "$results/figures.txt" || true)  not measured: $(grep -c '^not_measured' "$results/figures.txt" || true)"
 exit "$status"

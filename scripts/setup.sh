@@ -6,7 +6,7 @@ set -euo pipefail
 
 # galera-4 and rsync: the Galera cluster of the failover tests (wsrep provider, rsync SST).
 packages=(libmariadb-dev libmysqlcppconn-dev libboost-dev libspdlog-dev catch2 libbenchmark-dev
-          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client galera-4 rsync cmake g++ pkg-config)
+          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client galera-4 rsync openssl cmake g++ pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -18,8 +18,10 @@
 #ifndef LIFELINE_CONNECTION_HPP
 #define LIFELINE_CONNECTION_HPP
 
+#include <lifeline/adopt.hpp>
 #include <lifeline/call_options.hpp>
 #include <lifeline/detail/blocking_core.hpp>
+#include <lifeline/server_info.hpp>
 
 #include <exception>
 #include <optional>
@@ -138,6 +140,25 @@ public:
         if (own) std::rethrow_exception(own);
         return r;
     }
+
+    // --- wrapping a driver connection your code already opened (lifeline/adopt.hpp) ------------------
+    // The handle replaces the current session (C API: MYSQL*; Connector/C++:
+    // std::unique_ptr<sql::Connection>); reconnects use this connection's options. Fails with
+    // errc::invalid_option when the handle cannot be used (not connected, OPT_RECONNECT that cannot
+    // be switched off, a TLS promise it does not keep); with ownership::take the handle is then
+    // closed.
+    template <class Handle>
+    void adopt(Handle&& handle, ownership own = ownership::take, call_options co = {}) {
+        throwing([&](std::error_code& ec, diagnostics& d) { return adopt(std::forward<Handle>(handle), own, co, ec, d); });
+    }
+    template <class Handle>
+    bool adopt(Handle&& handle, ownership own, call_options co, std::error_code& ec, diagnostics& diag) noexcept {
+        nothrow<int>(ec, diag, [&](int&) { return core_.adopt(std::forward<Handle>(handle), own, co, diag); });
+        return !ec;
+    }
+
+    // The server behind the connection (flavour, version, Galera), as learnt at the last connect.
+    const server_info& server() const noexcept { return core_.server(); }
 
     // --- connection management -----------------------------------------------------------------------
     void connect(call_options co = {}) {

@@ -133,6 +133,7 @@ struct server_snapshot {
 struct client_profile {
     milliseconds deadline = retry_policy{}.deadline;                    // per call (retry_policy.deadline)
     milliseconds io_timeout = connect_options{}.io_timeout;             // driver read/write timeout
+    std::chrono::seconds tcp_keepalive_idle = connect_options{}.tcp_keepalive_idle;  // 0: keepalive left to the OS
     milliseconds connect_timeout = connect_options{}.connect_timeout;
     milliseconds pool_idle_timeout = pool_options{}.idle_timeout;       // pool_options.idle_timeout
     milliseconds max_lifetime = std::chrono::duration_cast<milliseconds>(health_policy{}.max_lifetime);
@@ -922,8 +923,8 @@ private:
                "pool_options.idle_timeout below " + format_duration(below) +
                    ", and health_policy.max_lifetime, so no idle connection outlives the cut-off");
             fx(f, fix_kind::lifeline,
-               "keep connect_options.io_timeout short (it bounds how long a dead connection can block a read) and "
-               "call with a deadline");
+               "keep connect_options.tcp_keepalive_idle below the cut-off (" + std::to_string(ka) +
+                   " s; it keeps the firewall's state alive and ends a connection it dropped) and call with a deadline");
             fx(f, fix_kind::my_cnf, "[mysqld]\n# TCP keepalive below the cut-off (MariaDB 10.3.3+)\ntcp_keepalive_time = " +
                                         std::to_string(ka));
             fx(f, fix_kind::action, "raise the idle timeout of the firewall / NAT / load balancer in between");
@@ -970,12 +971,14 @@ private:
     }
 
     void client_side() {
-        if (c_.io_timeout.count() == 0) {
+        if (c_.io_timeout.count() == 0 && c_.tcp_keepalive_idle.count() == 0) {
             auto& f = add("client_no_read_timeout", severity::info, {5}, 6,
-                          "the client sets no driver read timeout (io_timeout 0): driver calls made outside a "
-                          "deadline wait forever on a silently dropped connection");
+                          "the client sets neither a driver read timeout (io_timeout 0) nor TCP keepalive "
+                          "(tcp_keepalive_idle 0): driver calls made outside a deadline wait forever on a silently "
+                          "dropped connection");
             ev(f, "io_timeout", "0");
-            fx(f, fix_kind::lifeline, "connect_options.io_timeout = std::chrono::seconds(30);");
+            ev(f, "tcp_keepalive_idle", "0");
+            fx(f, fix_kind::lifeline, "connect_options.tcp_keepalive_idle = std::chrono::seconds(30);  // the default");
         }
         if (m_.connect_ms && c_.connect_timeout.count() > 0 &&
             *m_.connect_ms > 0.5 * static_cast<double>(c_.connect_timeout.count())) {

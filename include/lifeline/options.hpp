@@ -11,13 +11,102 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
 
 #include <lifeline/error.hpp>
 
 namespace lifeline {
+
+// TLS for the connection, with both drivers. What each mode promises:
+enum class ssl_mode : std::uint8_t {
+    disabled,         // never TLS (ssl_* options must be empty)
+    preferred,        // TLS when the server offers it, else plaintext; no certificate checks (the default)
+    required,         // TLS or no connection; no certificate checks: encrypts, does not authenticate
+    verify_ca,        // required + the server's certificate chain must lead to ssl_ca / ssl_capath
+    verify_identity,  // verify_ca + the certificate must name the host connected to (SAN DNS or IP);
+                      // without ssl_ca / ssl_capath the system's CA store is used
+};
+
+constexpr std::string_view to_string(ssl_mode m) noexcept {
+    switch (m) {
+    case ssl_mode::disabled: return "disabled";
+    case ssl_mode::preferred: return "preferred";
+    case ssl_mode::required: return "required";
+    case ssl_mode::verify_ca: return "verify_ca";
+    case ssl_mode::verify_identity: return "verify_identity";
+    }
+    return "invalid";
+}
+
+// A hook that runs right before every connect lifeline makes (the first, every reconnect, and the
+// side connection that stops a statement lifeline cut), with what the driver exposes there:
+//   C API (lifeline/driver/capi.hpp):          [](MYSQL* m) { mysql_optionsv(m, ...); return true; }
+//   Connector/C++ (lifeline/driver/jdbc.hpp):  [](sql::ConnectOptionsMap& p) { p["pluginDir"] = ...; }
+// It sees lifeline's own settings already applied and may change or add any driver option.
+// Returning false fails the connect with errc::invalid_option (not retried). It may run on any
+// thread that connects, and on lifeline's stopper thread: it must be thread-safe.
+// A hook made for the other driver's handle is refused when the connection is built.
+class pre_connect_hook {
+public:
+    pre_connect_hook() = default;
+    // From a function, function pointer or non-generic lambda taking the driver's handle and
+    // returning bool or void.
+    template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, pre_connect_hook>>>
+    pre_connect_hook(F f) {  // NOLINT: implicit on purpose (o.pre_connect = [](MYSQL* m) {...};)
+        init(std::function{std::move(f)});
+    }
+
+    explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+    // Was it made for a handle of type Arg (exactly: MYSQL*, sql::ConnectOptionsMap&)?
+    template <class Arg>
+    bool accepts() const noexcept {
+        return !fn_ || *type_ == typeid(std::function<bool(Arg)>);
+    }
+    // Runs it (true without a hook). False: it refused, or it was made for another handle type.
+    template <class Arg>
+    bool run(Arg a, std::string& why) const {
+        if (!fn_) return true;
+        if (!accepts<Arg>()) {
+            why = "connect_options.pre_connect was made for another driver's handle (the C API hook takes MYSQL*, "
+                  "the Connector/C++ hook takes sql::ConnectOptionsMap&)";
+            return false;
+        }
+        if ((*static_cast<const std::function<bool(Arg)>*>(fn_.get()))(static_cast<Arg>(a))) return true;
+        why = "connect_options.pre_connect returned false";
+        return false;
+    }
+    friend bool operator==(const pre_connect_hook& a, const pre_connect_hook& b) noexcept { return a.fn_ == b.fn_; }
+    friend bool operator!=(const pre_connect_hook& a, const pre_connect_hook& b) noexcept { return !(a == b); }
+
+private:
+    template <class R, class Arg>
+    void init(std::function<R(Arg)> f) {
+        static_assert(std::is_same_v<R, bool> || std::is_void_v<R>, "lifeline: a pre_connect hook returns bool or void");
+        std::function<bool(Arg)> g;
+        if constexpr (std::is_void_v<R>)
+            g = [f = std::move(f)](Arg a) {
+                f(static_cast<Arg>(a));
+                return true;
+            };
+        else
+            g = std::move(f);
+        fn_ = std::make_shared<const std::function<bool(Arg)>>(std::move(g));
+        type_ = &typeid(std::function<bool(Arg)>);
+    }
+
+    std::shared_ptr<const void> fn_;
+    const std::type_info* type_ = nullptr;
+};
+
+using connect_attributes = std::vector<std::pair<std::string, std::string>>;
 
 struct connect_options {
     std::string host = "127.0.0.1";
@@ -29,10 +118,54 @@ struct connect_options {
 
     // Bound on one connect (TCP + handshake + auth), further shrunk to the operation's deadline.
     std::chrono::milliseconds connect_timeout{5000};
-    // Driver read/write timeout set at connect: the safety net against a silent network drop for
-    // work that runs without a deadline. Per-operation deadlines are enforced separately (and
-    // precisely) by lifeline. 0 disables it (then only deadlines bound a read).
-    std::chrono::milliseconds io_timeout{30000};
+    // The driver's own read/write timeout, set at connect, in whole seconds. It applies to every
+    // read of the session and cannot change per call, so it also cuts statements that run longer
+    // than it: that is why it is off (0) by default. lifeline bounds its calls itself (the call's
+    // deadline and call_options::io_timeout, enforced by its watchdog), and TCP keepalive and
+    // TCP_USER_TIMEOUT (below) end connections the network has silently dropped. Set it only as
+    // a backstop for what lifeline cannot watch: the raw native() handle, and Connector/C++
+    // sessions whose socket lifeline could not find (a Unix socket, a proxy in between).
+    std::chrono::milliseconds io_timeout{0};
+
+    // --- TLS (both drivers; README "Options") ----------------------------------------------------
+    ssl_mode ssl = ssl_mode::preferred;
+    std::string ssl_ca;       // CA certificate file (PEM) that must sign the server's certificate
+    std::string ssl_capath;   // directory of CA certificates (c_rehash layout)
+    std::string ssl_cert;     // client certificate (PEM), with ssl_key: for X509 / REQUIRE SUBJECT accounts
+    std::string ssl_key;      // client private key (PEM)
+    std::string ssl_cipher;   // allowed ciphers (OpenSSL list, TLS 1.2 and below); empty: the library's
+    std::string ssl_crl;      // certificate revocation list file
+    std::string tls_version;  // allowed versions, e.g. "TLSv1.2,TLSv1.3"; empty: the library's
+
+    // --- the handshake ---------------------------------------------------------------------------
+    // Character set announced in the handshake, so the server and the driver (its escaping
+    // functions) agree from the first byte; empty: the driver's default (utf8mb4 for both).
+    std::string charset;
+    // Collation of the connection (must belong to `charset`); set in the same connect, before any
+    // statement (the handshake itself can only carry the character set's default collation).
+    std::string collation;
+    bool compress = false;  // protocol compression (zlib), if the server supports it
+    // The client's max_allowed_packet: the largest packet the driver sends or accepts. 0: the
+    // driver's default (MariaDB Connector/C: 1 GiB). lifeline refuses statements larger than the
+    // smaller of this and the server's @@max_allowed_packet before sending them.
+    std::uint64_t max_allowed_packet = 0;
+    // Connection attributes the server shows in performance_schema.session_connect_attrs
+    // (program_name, service, version, ...). Keys: 1-32 characters, not starting with '_'.
+    connect_attributes attributes;
+    pre_connect_hook pre_connect;  // see above
+
+    // --- TCP: find connections the network dropped without a word (README "Long statements") ---
+    // Set on the session's socket after every connect (TCP only). Defaults stay below common
+    // firewall / NAT / load balancer idle limits (60-350 s): an idle connection sends a probe every
+    // 30 s, and a peer that stops answering is given up on after 30 + 3 x 10 = 60 s.
+    std::chrono::seconds tcp_keepalive_idle{30};      // 0: leave keepalive as the driver / OS set it
+    std::chrono::seconds tcp_keepalive_interval{10};  // between unanswered probes
+    unsigned tcp_keepalive_count = 3;                 // unanswered probes before giving up
+    // Sent data left unacknowledged this long (or a zero window not reopening) ends the
+    // connection: a write into a black hole fails instead of waiting forever. 0: the OS default
+    // (none). Keep it above the longest pause in which the server may stop reading your data (a
+    // LOAD DATA waiting for a lock: innodb_lock_wait_timeout, 50 s by default).
+    std::chrono::milliseconds tcp_user_timeout{60000};
     // A new field: compare it in operator== below and, if a DSN can set it, add it to
     // detail::dsn_option_table (one line).
 };
@@ -40,9 +173,78 @@ struct connect_options {
 inline bool operator==(const connect_options& a, const connect_options& b) noexcept {
     return a.host == b.host && a.port == b.port && a.user == b.user && a.password == b.password &&
            a.database == b.database && a.unix_socket == b.unix_socket && a.connect_timeout == b.connect_timeout &&
-           a.io_timeout == b.io_timeout;
+           a.io_timeout == b.io_timeout && a.ssl == b.ssl && a.ssl_ca == b.ssl_ca && a.ssl_capath == b.ssl_capath &&
+           a.ssl_cert == b.ssl_cert && a.ssl_key == b.ssl_key && a.ssl_cipher == b.ssl_cipher && a.ssl_crl == b.ssl_crl &&
+           a.tls_version == b.tls_version && a.charset == b.charset && a.collation == b.collation &&
+           a.compress == b.compress && a.max_allowed_packet == b.max_allowed_packet && a.attributes == b.attributes &&
+           a.pre_connect == b.pre_connect && a.tcp_keepalive_idle == b.tcp_keepalive_idle &&
+           a.tcp_keepalive_interval == b.tcp_keepalive_interval && a.tcp_keepalive_count == b.tcp_keepalive_count &&
+           a.tcp_user_timeout == b.tcp_user_timeout;
 }
 inline bool operator!=(const connect_options& a, const connect_options& b) noexcept { return !(a == b); }
+
+namespace detail {
+
+// [A-Za-z0-9_]+: character set and collation names (they go into SQL text and driver options).
+inline bool plain_name(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+}
+
+inline std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+// Does `collation` belong to `charset`? (utf8 is utf8mb3 on current servers.)
+inline bool collation_of(std::string_view charset, std::string_view collation) {
+    const std::string cs = lower_ascii(charset), co = lower_ascii(collation);
+    auto starts = [&](const std::string& prefix) { return co.size() > prefix.size() && co.compare(0, prefix.size(), prefix) == 0; };
+    if (starts(cs + "_")) return true;
+    if (cs == "utf8") return starts("utf8mb3_");
+    if (cs == "utf8mb3") return starts("utf8_");
+    return false;
+}
+
+inline std::string check_tls_options(const connect_options& o) {
+    const std::pair<const std::string*, const char*> files[] = {
+        {&o.ssl_ca, "ssl_ca"}, {&o.ssl_capath, "ssl_capath"}, {&o.ssl_cert, "ssl_cert"}, {&o.ssl_key, "ssl_key"},
+        {&o.ssl_cipher, "ssl_cipher"}, {&o.ssl_crl, "ssl_crl"}, {&o.tls_version, "tls_version"}};
+    if (o.ssl == ssl_mode::disabled) {
+        for (const auto& f : files)
+            if (!f.first->empty())
+                return std::string("connect_options.") + f.second +
+                       " is set but ssl_mode is disabled: set ssl_mode (e.g. verify_identity) or clear " + f.second;
+    }
+    if (static_cast<unsigned>(o.ssl) > static_cast<unsigned>(ssl_mode::verify_identity))
+        return "connect_options.ssl is not one of disabled, preferred, required, verify_ca, verify_identity";
+    if (o.ssl == ssl_mode::verify_ca && o.ssl_ca.empty() && o.ssl_capath.empty())
+        return "connect_options.ssl is verify_ca but neither ssl_ca nor ssl_capath is set: give the CA that signs the "
+               "server's certificate (or use verify_identity, which falls back to the system's CA store)";
+    if (o.ssl_cert.empty() != o.ssl_key.empty())
+        return o.ssl_cert.empty() ? "connect_options.ssl_key is set without ssl_cert: a client certificate needs both"
+                                  : "connect_options.ssl_cert is set without ssl_key: a client certificate needs both";
+    if (!o.tls_version.empty()) {
+        std::size_t i = 0;
+        while (i <= o.tls_version.size()) {
+            std::size_t comma = o.tls_version.find(',', i);
+            if (comma == std::string::npos) comma = o.tls_version.size();
+            const std::string_view v = std::string_view(o.tls_version).substr(i, comma - i);
+            if (v != "TLSv1.2" && v != "TLSv1.3" && v != "TLSv1.1" && v != "TLSv1.0")
+                return "connect_options.tls_version '" + std::string(v.substr(0, 32)) +
+                       "' is not a TLS version: write a comma-separated list of TLSv1.2, TLSv1.3 (TLSv1.0 and TLSv1.1 "
+                       "are obsolete but accepted)";
+            i = comma + 1;
+        }
+    }
+    return {};
+}
+
+}  // namespace detail
 
 // Returns an empty string if the options are usable, else what is wrong and how to fix it.
 inline std::string validate(const connect_options& o) {
@@ -51,6 +253,46 @@ inline std::string validate(const connect_options& o) {
     if (o.user.empty()) return "connect_options.user is empty: set the account to log in as";
     if (o.connect_timeout.count() <= 0) return "connect_options.connect_timeout must be > 0 (e.g. 5s)";
     if (o.io_timeout.count() < 0) return "connect_options.io_timeout must be >= 0 (0 disables it)";
+    if (std::string tls = detail::check_tls_options(o); !tls.empty()) return tls;
+    if (!o.charset.empty() && !detail::plain_name(o.charset))
+        return "connect_options.charset must be a character set name such as utf8mb4 or latin1 (letters, digits, '_')";
+    if (!o.collation.empty()) {
+        if (!detail::plain_name(o.collation))
+            return "connect_options.collation must be a collation name such as utf8mb4_unicode_ci (letters, digits, '_')";
+        if (o.charset.empty())
+            return "connect_options.collation is set without charset: set the charset it belongs to (e.g. charset "
+                   "utf8mb4 for utf8mb4_unicode_ci), so the handshake and the driver use the same one";
+        if (!detail::collation_of(o.charset, o.collation))
+            return "connect_options.collation '" + o.collation + "' does not belong to the character set '" + o.charset +
+                   "': a collation name starts with its character set's (e.g. utf8mb4_unicode_ci for utf8mb4)";
+    }
+    if (o.max_allowed_packet != 0 && (o.max_allowed_packet < 1024 || o.max_allowed_packet > (1ull << 30)))
+        return "connect_options.max_allowed_packet must be 0 (the driver's default) or between 1K and 1G (the "
+               "protocol's limit)";
+    std::size_t attr_bytes = 0;
+    for (const auto& [k, v] : o.attributes) {
+        if (k.empty() || k.size() > 32)
+            return "connect_options.attributes: a key must have 1 to 32 characters (the server's limit)";
+        if (k[0] == '_')
+            return "connect_options.attributes: the key '" + k + "' starts with '_', which is reserved for the client library";
+        if (v.size() > 1024)
+            return "connect_options.attributes: the value of '" + k + "' is longer than 1024 bytes (the server's limit)";
+        for (std::size_t j = 0; j < o.attributes.size(); ++j)
+            if (&o.attributes[j].first != &k && o.attributes[j].first == k)
+                return "connect_options.attributes: the key '" + k + "' is given more than once";
+        attr_bytes += k.size() + v.size();
+    }
+    if (attr_bytes > 60000) return "connect_options.attributes are larger than 60000 bytes in all (the server keeps 64 KiB)";
+    if (o.tcp_keepalive_idle.count() < 0 || o.tcp_keepalive_idle.count() > 32767)
+        return "connect_options.tcp_keepalive_idle must be between 0 (leave it to the OS) and 32767 s";
+    if (o.tcp_keepalive_idle.count() > 0) {
+        if (o.tcp_keepalive_interval.count() < 1 || o.tcp_keepalive_interval.count() > 32767)
+            return "connect_options.tcp_keepalive_interval must be between 1 and 32767 s";
+        if (o.tcp_keepalive_count < 1 || o.tcp_keepalive_count > 127)
+            return "connect_options.tcp_keepalive_count must be between 1 and 127";
+    }
+    if (o.tcp_user_timeout.count() < 0 || o.tcp_user_timeout.count() > 2'147'483'647LL)
+        return "connect_options.tcp_user_timeout must be >= 0 (0: the OS default)";
     return {};
 }
 
@@ -279,6 +521,142 @@ struct dsn_codec<std::string> {
     static void format(const std::string& v, std::string& out) { dsn_encode(v, out, "/"); }
 };
 
+template <>
+struct dsn_codec<std::chrono::seconds> {
+    static constexpr std::string_view expected = "a whole number of seconds, e.g. 30 or 30s, at most 32767s";
+    static bool parse(std::string_view v, std::chrono::seconds& out) {
+        if (!v.empty() && v.back() == 's') v.remove_suffix(1);
+        if (v.empty() || v.size() > 5) return false;
+        long n = 0;
+        for (char c : v) {
+            if (!dsn_digit(c)) return false;
+            n = n * 10 + (c - '0');
+        }
+        if (n > 32767) return false;
+        out = std::chrono::seconds(n);
+        return true;
+    }
+    static void format(std::chrono::seconds v, std::string& out) { out += std::to_string(v.count()) + "s"; }
+};
+
+template <>
+struct dsn_codec<unsigned> {
+    static constexpr std::string_view expected = "a whole number from 1 to 127";
+    static bool parse(std::string_view v, unsigned& out) {
+        if (v.empty() || v.size() > 3) return false;
+        unsigned n = 0;
+        for (char c : v) {
+            if (!dsn_digit(c)) return false;
+            n = n * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (n < 1 || n > 127) return false;
+        out = n;
+        return true;
+    }
+    static void format(unsigned v, std::string& out) { out += std::to_string(v); }
+};
+
+// Sizes: bytes, or K / M / G (1024-based, either case).
+template <>
+struct dsn_codec<std::uint64_t> {
+    static constexpr std::string_view expected = "a size in bytes with an optional K, M or G suffix (1024-based), e.g. 64M, at most 1G";
+    static bool parse(std::string_view v, std::uint64_t& out) {
+        std::uint64_t unit = 1;
+        if (!v.empty()) {
+            switch (v.back()) {
+            case 'k': case 'K': unit = 1ull << 10; break;
+            case 'm': case 'M': unit = 1ull << 20; break;
+            case 'g': case 'G': unit = 1ull << 30; break;
+            default: break;
+            }
+            if (unit != 1) v.remove_suffix(1);
+        }
+        if (v.empty() || v.size() > 10) return false;
+        std::uint64_t n = 0;
+        for (char c : v) {
+            if (!dsn_digit(c)) return false;
+            n = n * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (n * unit > (1ull << 30)) return false;
+        out = n * unit;
+        return true;
+    }
+    static void format(std::uint64_t v, std::string& out) {
+        if (v != 0 && v % (1ull << 30) == 0) out += std::to_string(v >> 30) + "G";
+        else if (v != 0 && v % (1ull << 20) == 0) out += std::to_string(v >> 20) + "M";
+        else if (v != 0 && v % (1ull << 10) == 0) out += std::to_string(v >> 10) + "K";
+        else out += std::to_string(v);
+    }
+};
+
+template <>
+struct dsn_codec<bool> {
+    static constexpr std::string_view expected = "true or false (also 1/0, on/off, yes/no)";
+    static bool parse(std::string_view v, bool& out) {
+        const std::string l = lower_ascii(v);
+        if (l == "true" || l == "1" || l == "on" || l == "yes") out = true;
+        else if (l == "false" || l == "0" || l == "off" || l == "no") out = false;
+        else return false;
+        return true;
+    }
+    static void format(bool v, std::string& out) { out += v ? "true" : "false"; }
+};
+
+template <>
+struct dsn_codec<ssl_mode> {
+    static constexpr std::string_view expected = "disabled, preferred, required, verify_ca or verify_identity";
+    static bool parse(std::string_view v, ssl_mode& out) {
+        std::string l = lower_ascii(v);
+        for (char& c : l)
+            if (c == '-') c = '_';
+        for (ssl_mode m : {ssl_mode::disabled, ssl_mode::preferred, ssl_mode::required, ssl_mode::verify_ca,
+                           ssl_mode::verify_identity}) {
+            if (l == to_string(m)) {
+                out = m;
+                return true;
+            }
+        }
+        return false;
+    }
+    static void format(ssl_mode v, std::string& out) { out += to_string(v); }
+};
+
+// key:value pairs joined by ','; each key and value percent-decoded on its own, so a literal ',' or
+// ':' is written %2C / %3A.
+template <>
+struct dsn_codec<connect_attributes> {
+    static constexpr std::string_view expected =
+        "key:value pairs separated by ',', e.g. program_name:billing,env:prod (a literal ',' or ':' as %2C, %3A)";
+    static bool parse(std::string_view v, connect_attributes& out) {
+        out.clear();
+        if (v.empty()) return false;
+        std::string why;
+        for (std::size_t i = 0; i <= v.size();) {
+            std::size_t comma = v.find(',', i);
+            if (comma == std::string_view::npos) comma = v.size();
+            const std::string_view pair = v.substr(i, comma - i);
+            const std::size_t colon = pair.find(':');
+            if (colon == std::string_view::npos || colon == 0) return false;
+            std::string key, value;
+            if (!dsn_decode(pair.substr(0, colon), key, "key", why) || !dsn_decode(pair.substr(colon + 1), value, "value", why))
+                return false;
+            out.emplace_back(std::move(key), std::move(value));
+            i = comma + 1;
+        }
+        return true;
+    }
+    static void format(const connect_attributes& v, std::string& out) {
+        bool first = true;
+        for (const auto& [k, val] : v) {
+            if (!first) out += ',';
+            first = false;
+            dsn_encode(k, out);
+            out += ':';
+            dsn_encode(val, out, "/");
+        }
+    }
+};
+
 // One query option: its key and how it reads and writes its connect_options field.
 struct dsn_option {
     std::string_view key;
@@ -308,10 +686,29 @@ constexpr dsn_option dsn_field(std::string_view key) noexcept {
 }
 
 // The options parse_dsn() accepts and format_dsn() writes (in this order). One line per option.
+// Keys are written with '_'; parse_dsn() also reads them with '-' (ssl-mode=verify_ca), as MySQL's
+// own option files do.
 inline constexpr dsn_option dsn_option_table[] = {
     dsn_field<&connect_options::connect_timeout>("connect_timeout"),
     dsn_field<&connect_options::io_timeout>("io_timeout"),
     dsn_field<&connect_options::unix_socket>("socket"),
+    dsn_field<&connect_options::ssl>("ssl_mode"),
+    dsn_field<&connect_options::ssl_ca>("ssl_ca"),
+    dsn_field<&connect_options::ssl_capath>("ssl_capath"),
+    dsn_field<&connect_options::ssl_cert>("ssl_cert"),
+    dsn_field<&connect_options::ssl_key>("ssl_key"),
+    dsn_field<&connect_options::ssl_cipher>("ssl_cipher"),
+    dsn_field<&connect_options::ssl_crl>("ssl_crl"),
+    dsn_field<&connect_options::tls_version>("tls_version"),
+    dsn_field<&connect_options::charset>("charset"),
+    dsn_field<&connect_options::collation>("collation"),
+    dsn_field<&connect_options::compress>("compress"),
+    dsn_field<&connect_options::max_allowed_packet>("max_allowed_packet"),
+    dsn_field<&connect_options::attributes>("connect_attrs"),
+    dsn_field<&connect_options::tcp_keepalive_idle>("tcp_keepalive_idle"),
+    dsn_field<&connect_options::tcp_keepalive_interval>("tcp_keepalive_interval"),
+    dsn_field<&connect_options::tcp_keepalive_count>("tcp_keepalive_count"),
+    dsn_field<&connect_options::tcp_user_timeout>("tcp_user_timeout"),
 };
 inline constexpr std::size_t dsn_option_count = sizeof(dsn_option_table) / sizeof(dsn_option_table[0]);
 
@@ -507,8 +904,11 @@ inline bool parse_dsn_into(std::string_view dsn, connect_options& o, std::string
             why = "an option has an empty name (\"=value\"); write key=value (known: " + dsn_known_options() + ")";
             return false;
         }
+        std::string canonical(key);
+        for (char& c : canonical)
+            if (c == '-') c = '_';
         std::size_t idx = 0;
-        while (idx < dsn_option_count && dsn_option_table[idx].key != key) ++idx;
+        while (idx < dsn_option_count && dsn_option_table[idx].key != canonical) ++idx;
         if (idx == dsn_option_count) {
             why = "unknown option " + dsn_quote(key) + " (known: " + dsn_known_options() + ")";
             return false;

@@ -93,7 +93,10 @@ inline decision decide(const classification& c, const decision_input& in) noexce
 
 struct retry_policy {
     unsigned max_attempts = 4;                        // sends, including the first
-    std::chrono::milliseconds deadline{30000};        // per operation, unless the call gives one
+    // Per operation, unless the call gives one (call_options::deadline; lifeline::no_deadline for
+    // none). 60 s: above the 45 s a plain long statement may take, so lifeline itself cuts nothing
+    // a caller did not ask it to (README "Long statements").
+    std::chrono::milliseconds deadline{60000};
     // While the server is down, fail at once (errc::server_unavailable) instead of waiting for the
     // endpoint's prober within the deadline. A call can also ask for it (call_options::fail_fast).
     bool fail_fast = false;

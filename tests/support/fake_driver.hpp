@@ -73,6 +73,8 @@ struct fake_server {
     bool state_change_next = false;      // the next successful statement reports a state change
     bool wire_counter = true;            // false: the driver cannot count bytes (reach unknown)
     bool identity_known = true;          // false: the identity query fails (an exotic server)
+    std::string version = "10.11.19-MariaDB-fake";  // @@version (flavour: MariaDB)
+    std::string wsrep_on = "0";                       // @@global.wsrep_on ("1": a Galera node)
     // Identity; restart() moves started_at and restarts ids from 1.
     std::uint64_t server_id = 1;
     std::string hostname = "fakehost";
@@ -349,10 +351,11 @@ struct lifeline::driver_traits<lifeline::test::fake> {
             const auto g = text.find("GET_LOCK(");
             const std::string locked = g == std::string::npos ? "0" : get_lock(quoted(g));
             if (res) {
-                res->columns = {"wt", "map", "id", "sid", "host", "port", "start", "lock"};
+                res->columns = {"wt", "map", "id", "sid", "host", "port", "start", "lock", "version", "comment", "wsrep"};
                 res->rows = {{std::string("28800"), std::string("1048576"), std::to_string(s.id),
                               std::to_string(srv->server_id), srv->hostname, std::string("3306"),
-                              std::to_string(g == std::string::npos ? 0 : srv->started_at), locked}};
+                              std::to_string(g == std::string::npos ? 0 : srv->started_at), locked, srv->version,
+                              std::string("fake"), srv->wsrep_on}};
             }
             return true;
         }

@@ -219,6 +219,21 @@ server server::start(const server_options& options) {
         throw server_error("lifeline test harness: mariadb-install-db failed (exit " + std::to_string(rc) +
                            ") for datadir " + datadir + "; its output:\n" + tail_of(s.dir_ + "/install.log", 60));
 
+    if (!options.prepare.empty()) {
+        left = std::chrono::duration_cast<std::chrono::seconds>(until - clock_type::now());
+        rc = run_process({options.prepare, s.dir_}, s.dir_ + "/prepare.log", std::max(left, std::chrono::seconds(1)));
+        if (rc != 0)
+            throw server_error("lifeline test harness: the prepare step '" + options.prepare + "' failed (exit " +
+                               std::to_string(rc) + "); its output:\n" + tail_of(s.dir_ + "/prepare.log", 30));
+    }
+    auto expand = [&](std::string a) {  // "{dir}": the server's directory; "{semicolon}": ';' (CMake splits on ';')
+        for (std::size_t at = a.find("{dir}"); at != std::string::npos; at = a.find("{dir}", at + s.dir_.size()))
+            a.replace(at, 5, s.dir_);
+        for (std::size_t at = a.find("{semicolon}"); at != std::string::npos; at = a.find("{semicolon}", at + 1))
+            a.replace(at, 11, ";");
+        return a;
+    };
+
     const bool pick_port = options.port == 0;
     for (int attempt = 0;; ++attempt) {
         s.endpoint_.port = pick_port ? free_port() : options.port;
@@ -238,7 +253,7 @@ server server::start(const server_options& options) {
                    "--max-connections=500",
                    "--port-open-timeout=0"};
         if (as_root) s.args_.push_back("--user=root");
-        for (auto& a : options.extra_args) s.args_.push_back(a);
+        for (auto& a : options.extra_args) s.args_.push_back(expand(a));
         try {
             s.spawn();
             s.wait_ready(until);

@@ -29,7 +29,11 @@ public:
 struct server_options {
     unsigned port = 0;                        // 0: pick a free port on 127.0.0.1
     std::string base_dir;                     // parent of the temp dir; empty: $TMPDIR or /tmp
-    std::vector<std::string> extra_args;      // more mariadbd options, e.g. "--wait-timeout=5"
+    std::vector<std::string> extra_args;      // more mariadbd options, e.g. "--wait-timeout=5"; "{dir}" in
+                                              // them becomes the server's directory, "{semicolon}" a ';'
+    // Run before the server first starts, as `prepare <server directory>` (e.g. a script that
+    // generates TLS certificates into it); must exit 0.
+    std::string prepare;
     std::chrono::seconds start_timeout{30};   // bound on install + start + ready
 };
 

@@ -1,6 +1,9 @@
 // lifeline_with_server — runs a command next to a throwaway MariaDB server.
 //
-//   lifeline_with_server [--port N] [--base-dir DIR] [--server-arg ARG]... -- command [args...]
+//   lifeline_with_server [--port N] [--base-dir DIR] [--server-arg ARG]... [--prepare CMD] -- command [args...]
+//
+// --prepare CMD runs `CMD <server directory>` before the server starts (e.g. to generate TLS
+// certificates there); "{dir}" in a --server-arg becomes that directory.
 //
 // Starts a server (test_server.hpp), exports LIFELINE_TEST_*, runs the command, then stops the
 // server and removes its directory — also when the command fails, crashes or this wrapper gets
@@ -29,7 +32,8 @@ void forward(int sig) {
 }
 
 int usage() {
-    std::cerr << "usage: lifeline_with_server [--port N] [--base-dir DIR] [--server-arg ARG]... -- command [args...]\n";
+    std::cerr << "usage: lifeline_with_server [--port N] [--base-dir DIR] [--server-arg ARG]... [--prepare CMD] -- command "
+                 "[args...]\n";
     return 2;
 }
 
@@ -51,6 +55,8 @@ int main(int argc, char** argv) {
             options.base_dir = argv[++i];
         } else if (a == "--server-arg") {
             options.extra_args.push_back(argv[++i]);
+        } else if (a == "--prepare") {
+            options.prepare = argv[++i];
         } else {
             return usage();
         }

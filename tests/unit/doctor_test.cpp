@@ -547,10 +547,19 @@ TEST_CASE("doctor: counters, failover, keepalive and client-side rules", "[unit]
     s.global["tcp_keepalive_time"] = "0";
     client_profile c;
     c.io_timeout = 0ms;
+    c.tcp_keepalive_idle = 0s;  // no read timeout and no keepalive: nothing ends a silently dropped read
+    c.deadline = 30s;           // below the 45 s statement
     c.longest_statement = 45s;
     measurements m;
     m.connect_ms = 4000;
     const auto fs = diagnose(s, c, m);
+    // lifeline's defaults: keepalive on, and a 60 s deadline above a 45 s statement.
+    client_profile defaults;
+    defaults.longest_statement = 45s;
+    const auto fd = diagnose(s, defaults, m);
+    CHECK(fd.end() == std::find_if(fd.begin(), fd.end(), [](const finding& f) { return f.id == "client_no_read_timeout"; }));
+    CHECK(fd.end() ==
+          std::find_if(fd.begin(), fd.end(), [](const finding& f) { return f.id == "deadline_below_longest_statement"; }));
     CHECK(ids(fs) == std::set<std::string>{"aborted_clients", "connections_near_limit", "read_only_server",
                                            "galera_node", "tcp_keepalive_os_default", "client_no_read_timeout",
                                            "connect_slow", "deadline_below_longest_statement"});
@@ -660,7 +669,7 @@ TEST_CASE("doctor: the JSON report follows schema lifeline-doctor/1", "[unit][do
     CHECK_FALSE(j["target"].contains("password"));
     CHECK(j["server"]["flavour"] == "MariaDB");
     CHECK(j["server"]["variables"]["wait_timeout"] == "2");
-    CHECK(j["client"]["deadline_ms"] == 30000);
+    CHECK(j["client"]["deadline_ms"] == 60000);
     CHECK(j["client"]["largest_statement"].is_null());
     CHECK(j["measurements"]["ping_ms"]["samples"] == 5);
     CHECK(j["measurements"]["idle_probe"].is_null());

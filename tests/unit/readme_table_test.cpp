@@ -81,7 +81,7 @@ TEST_CASE("the rendered table has one well-formed line per row", "[unit][classif
         CHECK(pipes == header_pipes);  // no stray '|' in a cell
         ++rows;
     }
-    CHECK(header_pipes == 9);
+    CHECK(header_pipes == 10);
     CHECK(rows == lifeline::detail::error_table().size() + 2);  // + header + separator
 
     // Spot checks: the table says what the classifier does.
@@ -92,6 +92,13 @@ TEST_CASE("the rendered table has one well-formed line per row", "[unit][classif
                     "unknown → verify_then_retry | ") !=
           std::string::npos);
     CHECK(text.find("| 1062 | [`ER_DUP_ENTRY`]") != std::string::npos);
+    // The flavour column: what a known server makes of a number (MariaDB's 4031, a Galera node's 1047).
+    CHECK(text.find("| MariaDB: `ER_REFERENCED_TRG_DOES_NOT_EXIST`, usable, failed → do_not_retry; MySQL: broken, "
+                    "not_executed → reconnect_and_retry |") != std::string::npos);
+    CHECK(text.find("| Galera: usable, not_executed → retry_after_backoff |") != std::string::npos);
+    CHECK(text.find("| 1062 | [`ER_DUP_ENTRY`](https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html#"
+                    "error_er_dup_entry) | MySQL, MariaDB | 23000 | usable | failed → do_not_retry | — | — |") !=
+          std::string::npos);
 
     const std::string section = lifeline::detail::render_error_table_section();
     CHECK(section.rfind("## What lifeline does with each error\n", 0) == 0);

@@ -387,6 +387,7 @@ int run(const cli_options& o) {
     doc::client_profile client;
     client.connect_timeout = target_opts.connect_timeout;
     client.io_timeout = target_opts.io_timeout;
+    client.tcp_keepalive_idle = target_opts.tcp_keepalive_idle;
     if (!o.deadline.empty()) client.deadline = dur(o.deadline);
     if (!o.io_timeout.empty()) client.io_timeout = dur(o.io_timeout);
     if (!o.connect_timeout.empty()) client.connect_timeout = dur(o.connect_timeout);
@@ -451,7 +452,7 @@ int main(int argc, char** argv) {
                  "lifeline-doctor"};
     app.set_version_flag("--version", tool_name);
     app.add_option("dsn", o.dsn,
-                   "mysql://user@host:port/schema[?connect_timeout=5s&io_timeout=30s&socket=/path] — the DSN "
+                   "mysql://user@host:port/schema[?connect_timeout=5s&ssl_mode=verify_identity&socket=/path] — the DSN "
                    "your service uses; its options describe the client side")
         ->required();
     auto* auth = app.add_option_group("password", "where the password comes from (never printed)");
@@ -463,9 +464,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
 
     auto* client = app.add_option_group("client side", "the application's settings (defaults: lifeline's own)");
-    client->add_option("--deadline", o.deadline, "per-call deadline (lifeline retry_policy.deadline; default 30s)")
+    client->add_option("--deadline", o.deadline, "per-call deadline (lifeline retry_policy.deadline; default 60s)")
         ->check(duration_check());
-    client->add_option("--io-timeout", o.io_timeout, "driver read/write timeout (connect_options.io_timeout; 30s)")
+    client->add_option("--io-timeout", o.io_timeout, "driver read/write timeout (connect_options.io_timeout; 0: off)")
         ->check(duration_check());
     client->add_option("--connect-timeout", o.connect_timeout, "connect timeout (connect_options.connect_timeout; 5s)")
         ->check(duration_check());

@@ -36,6 +36,19 @@
 
 namespace lifeline::detail {
 
+// Optional driver member: `static std::string check_options(const connect_options&)` says what the
+// driver cannot do with valid options (empty: fine). Checked when a connection is built.
+template <class T, class = void>
+struct has_check_options : std::false_type {};
+template <class T>
+struct has_check_options<T, std::void_t<decltype(T::check_options(std::declval<const connect_options&>()))>>
+    : std::true_type {};
+template <class T>
+std::string check_driver_options(const connect_options& o) {
+    if constexpr (has_check_options<T>::value) return T::check_options(o);
+    else return {};
+}
+
 template <class Driver, class Policy>
 class blocking_core {
 public:
@@ -65,6 +78,7 @@ public:
           io_(options_, clock_), state_(policy_.health), backoff_(policy_.backoff, entropy_seed(this)),
           rng_(entropy_seed(this) * 2654435761u) {
         std::string why = validate(options_);
+        if (why.empty()) why = check_driver_options<traits>(options_);
         if (auto p = policy_.validate(); !p.empty()) why += (why.empty() ? "" : "; ") + p;
         if (!why.empty()) {
             diagnostics d;
@@ -128,6 +142,30 @@ public:
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) { return run_prepared(st.id() - 1, sql, args, r, e); });
     }
 
+    // An already-open driver handle becomes the session (lifeline/adopt.hpp). The handle always
+    // goes to the driver adapter (so ownership::take is honoured whatever happens); its outcome is
+    // fed to the engine as a connect's, so a failure after that reconnects as usual.
+    template <class Handle>
+    std::error_code adopt(Handle&& handle, ownership own, call_options co, diagnostics& diag) {
+        ++stats_.operations;
+        ++stats_.reconnects;
+        close();
+        const operation_spec spec{false, false, false, false, 0, false, fail_fast(co)};
+        operation_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(co.deadline), budget_.get(), spec);
+        const auto limit = co.deadline.count() > 0 ? co.deadline : policy_.retry.deadline;
+        const deadline bound = deadline::after(limit, clock_.now());
+        next_action a = e.resume(io_.adopt(bound, spec_, rng_(), std::forward<Handle>(handle), own), clock_.now());
+        for (;;) {
+            sync();
+            if (a.type == action_type::done) {
+                diag = e.diag();
+                if (a.ec) give_up({}, e.attempts(), a.ec, diag, e.why());
+                return a.ec;
+            }
+            a = common_step(e, a, {});
+        }
+    }
+
     std::error_code ready(call_options co, diagnostics& diag) {
         const operation_spec spec{false, false, false, false, 0, false, fail_fast(co)};
         result unused;
@@ -156,6 +194,7 @@ public:
     bool dirty() const noexcept { return io_.dirty() || in_transaction(); }
     bool in_transaction() const noexcept { return io_.open() && traits::in_transaction(io_.session()); }
     const health_tracker& health() const noexcept { return state_.health; }
+    const server_info& server() const noexcept { return state_.server; }
     bool is_open() const noexcept { return io_.open(); }
     native_handle native() noexcept { return io_.native(); }
     void close() noexcept {
@@ -207,6 +246,11 @@ private:
         ++stats_.operations;
         state_.guard_untracked_state = spec_.guard_untracked_state;
         operation_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(co.deadline), budget_.get(), spec);
+        io_.set_call_io_timeout(co.io_timeout);
+        struct io_timeout_scope {
+            session_io<Driver, clock_type>& io;
+            ~io_timeout_scope() { io.set_call_io_timeout(std::chrono::milliseconds(0)); }
+        } scope{io_};
         next_action a = e.start(last_now_);
         for (;;) {
             sync();

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include <lifeline/phase.hpp>
+#include <lifeline/server_info.hpp>
 
 namespace lifeline {
 
@@ -46,6 +47,10 @@ struct failure {
     std::string_view sqlstate{};  // 5 characters, or empty when the driver gave none
     phase where = phase::read_result;
     bool in_transaction = false;  // a user transaction was open (a COMMIT always counts as one)
+    // Which server said it (learnt at connect, lifeline/server_info.hpp). unknown: the
+    // flavour-neutral rules, as for a server lifeline could not identify.
+    server_flavor flavor = server_flavor::unknown;
+    bool galera = false;          // the server is a Galera node (wsrep_on)
 };
 
 // Classifier output. Two classifications are equal when they demand the same handling:

@@ -30,6 +30,7 @@
 #include <lifeline/health.hpp>
 #include <lifeline/observer.hpp>
 #include <lifeline/retry_budget.hpp>
+#include <lifeline/server_info.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -113,6 +114,8 @@ struct connected {
     std::uint64_t max_allowed_packet = 0; // @@max_allowed_packet (0: unknown)
     std::uint64_t seed = 0;               // picks the session's lifetime jitter
     bool reconnect_option = false;        // the driver turned OPT_RECONNECT on behind our back
+    server_info server{};                 // flavour and version (unknown if not learnt)
+    bool config_error = false;            // the options cannot work (refused by a hook, ...): not retried
 };
 // What the server says about the old session (fence_inspect_sql): facts, the engine decides.
 struct fenced {
@@ -165,6 +168,7 @@ struct link_state {
     bool guard_untracked_state = true;  // report session_state_lost instead of reconnecting silently
     std::uint64_t max_allowed_packet = 0;
     session_ref current{};              // the open session's id and server identity
+    server_info server{};               // the server's flavour, learnt at connect (kept across sessions)
     health_tracker health;
 
     explicit link_state(const health_policy& h = {}) : health(h) {}
@@ -287,7 +291,21 @@ public:
             return finish(make_error_code(errc::invalid_option),
                           "the driver enabled OPT_RECONNECT; lifeline never uses it (it loses the session silently)");
         }
-        const bool connectivity = !e.ok && connectivity_failure(e.diag.code);
+        if (!e.ok && e.config_error) {
+            // The options cannot work (a refusing pre_connect hook, ...): the server is not to blame.
+            monitor_.on_result(now, false, false, token_);
+            token_ = false;
+            state_.open = false;
+            diag_ = e.diag;
+            diag_.where = phase::connect;
+            return finish(make_error_code(errc::invalid_option), "could not connect with these options");
+        }
+        // A refusal no retry can help (a failed TLS verification, an authentication plugin) is the
+        // configuration's fault, not a sign that the server is down.
+        const bool permanent = !e.ok && policy_.classify(failure{e.diag.code, e.diag.sqlstate, phase::connect, false,
+                                                                 state_.server.flavor, state_.server.galera})
+                                                .action == remedy::do_not_retry;
+        const bool connectivity = !e.ok && !permanent && connectivity_failure(e.diag.code);
         monitor_.on_result(now, e.ok, connectivity, token_);
         token_ = false;
         if (e.ok) {
@@ -296,6 +314,7 @@ public:
             state_.in_transaction = false;
             state_.untracked_state = false;
             state_.current = e.session;
+            if (e.server.known()) state_.server = e.server;
             if (e.max_allowed_packet) state_.max_allowed_packet = e.max_allowed_packet;
             state_.health.on_connected(now, e.wait_timeout, e.seed);
             return self().ready(now);
@@ -303,7 +322,8 @@ public:
         state_.open = false;
         diag_ = e.diag;
         diag_.where = phase::connect;
-        class_ = policy_.classify(failure{e.diag.code, e.diag.sqlstate, phase::connect, false});
+        class_ = policy_.classify(
+            failure{e.diag.code, e.diag.sqlstate, phase::connect, false, state_.server.flavor, state_.server.galera});
         if (class_.action == remedy::do_not_retry) return finish_driver(class_.reason);
         if (self().fail_fast()) return finish_driver("could not connect (fail_fast: one connect attempt)");
         // The server is not there: the endpoint's monitor paces the next try (one prober for the

@@ -426,10 +426,81 @@ inline constexpr error_row sqlstate_70100_row{
     rule::interrupted,
     "unlisted error with SQLSTATE 70100 (interrupted): the connection stays usable; not retried", ""};
 
+// --- flavour rows: where the server's flavour changes what a number means ----------------------
+// A row here replaces the table's row for that code when the failure comes from that flavour (or
+// from a Galera node, whatever its flavour). `unlisted`: that flavour never sends the number, so
+// it is handled like any number the table does not list (by SQLSTATE, then range). With an
+// unknown flavour (the server could not be identified) the table's own row applies.
+struct flavor_row {
+    unsigned code;
+    server_flavor flavor;  // unknown with galera = true: any Galera node
+    bool galera;
+    bool unlisted;
+    error_row row;         // ignored when unlisted (except symbol, origin and reason, for the docs)
+};
+
+inline constexpr flavor_row flavor_rows[] = {
+    // Measured on a single-node Galera cluster with wsrep_reject_queries=ALL (and the recipes'
+    // non-Primary node): 1047 08S01 for every statement that touches a table, while SELECT 1 and
+    // SET still work on the same connection. The node is not serving; a new connection to it gets
+    // the same answer, so reconnecting only adds load. Nothing ran: retry on this connection
+    // after a pause (the node may rejoin, the operator may lift the rejection), within the deadline.
+    {1047, server_flavor::unknown, true, false,
+     {1047, "ER_UNKNOWN_COM_ERROR", "08S01", "Galera", connection_state::usable, outcome::not_executed,
+      remedy::retry_after_backoff, rule::answer,
+      "Galera: WSREP has not yet prepared node for application use (non-Primary, joining, or rejecting queries): "
+      "the connection is fine and nothing ran; a reconnect to the same node does not help, so retry after a pause",
+      "https://mariadb.com/kb/en/wsrep_reject_queries/"}},
+    // MariaDB's 4031 is ER_REFERENCED_TRG_DOES_NOT_EXIST (CREATE TRIGGER ... FOLLOWS/PRECEDES a
+    // trigger that does not exist): an ordinary refusal, the connection is fine (measured).
+    {4031, server_flavor::mariadb, false, false,
+     {4031, "ER_REFERENCED_TRG_DOES_NOT_EXIST", "HY000", "MariaDB", connection_state::usable, outcome::failed,
+      remedy::do_not_retry, rule::answer,
+      "MariaDB: the trigger named in FOLLOWS/PRECEDES does not exist: the statement failed, the connection is fine",
+      "https://mariadb.com/kb/en/mariadb-error-codes/"}},
+    // MySQL 8.0.24+: the table's row, without the MariaDB caveat.
+    {4031, server_flavor::mysql, false, false,
+     {4031, "ER_CLIENT_INTERACTION_TIMEOUT", "HY000", "MySQL 8.0.24+", connection_state::broken,
+      outcome::not_executed, remedy::reconnect_and_retry, rule::not_sent,
+      "MySQL: the server closed the idle connection (wait_timeout) before the command arrived: nothing ran",
+      "https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html#error_er_client_interaction_timeout"}},
+    // MariaDB stops MAX_EXECUTION_TIME-like limits with 1969; its 3024 is never sent.
+    {3024, server_flavor::mariadb, false, true,
+     {3024, "(unused)", "", "MariaDB", connection_state::usable, outcome::failed, remedy::do_not_retry, rule::answer,
+      "MariaDB never sends 3024 (its statement time limit answers 1969)", ""}},
+    // MySQL's 1xxx range ends below 1927/1969: those numbers mean nothing there.
+    {1927, server_flavor::mysql, false, true,
+     {1927, "(unused)", "", "MySQL", connection_state::usable, outcome::failed, remedy::do_not_retry, rule::answer,
+      "MySQL never sends 1927 (a killed connection answers 1317 or 2013 there)", ""}},
+    {1969, server_flavor::mysql, false, true,
+     {1969, "(unused)", "", "MySQL", connection_state::usable, outcome::failed, remedy::do_not_retry, rule::answer,
+      "MySQL never sends 1969 (its MAX_EXECUTION_TIME answers 3024)", ""}},
+};
+
+constexpr std::size_t flavor_row_count() noexcept { return sizeof(flavor_rows) / sizeof(flavor_rows[0]); }
+
+// The flavour row for this failure's code and server, as an index (flavor_row_count(): none).
+constexpr std::size_t find_flavor_index(unsigned code, server_flavor flavor, bool galera) noexcept {
+    for (std::size_t i = 0; i < flavor_row_count(); ++i) {
+        const flavor_row& r = flavor_rows[i];
+        if (r.code != code) continue;
+        if (r.galera ? galera : (flavor != server_flavor::unknown && r.flavor == flavor)) return i;
+    }
+    return flavor_row_count();
+}
+
 // The row that governs `code`: its own, else a default chosen by SQLSTATE (server codes and code
 // 0), else by range. Client codes ignore SQLSTATE: the client library always reports HY000.
-constexpr const error_row& row_for(unsigned code, std::string_view sqlstate) noexcept {
-    if (const std::size_t i = find_error_index(code); i < error_table().size()) return error_table()[i];
+// A flavour row (above) comes first when the server's flavour is known.
+constexpr const error_row& row_for(unsigned code, std::string_view sqlstate, server_flavor flavor = server_flavor::unknown,
+                                   bool galera = false) noexcept {
+    bool unlisted = false;
+    if (const std::size_t f = find_flavor_index(code, flavor, galera); f < flavor_row_count()) {
+        if (!flavor_rows[f].unlisted) return flavor_rows[f].row;
+        unlisted = true;
+    }
+    if (!unlisted)
+        if (const std::size_t i = find_error_index(code); i < error_table().size()) return error_table()[i];
     if (code != 0 && is_client_code(code)) return unknown_client_row;
     if (sqlstate.size() >= 2 && sqlstate.substr(0, 2) == "08") return sqlstate_08_row;
     if (sqlstate == "40001" || sqlstate == "40000") return sqlstate_40001_row;

@@ -67,6 +67,34 @@ inline std::string describe_differences(unsigned code) {
     return out.empty() ? std::string("—") : out;
 }
 
+// The flavour column: what a known flavour (or a Galera node) makes of the code, in read_result
+// and autocommit; "—" when the flavour changes nothing.
+inline std::string describe_flavors(const error_row& row) {
+    std::string out;
+    for (const flavor_row& f : flavor_rows) {
+        if (f.code != row.code) continue;
+        if (!out.empty()) out += "; ";
+        out += f.galera ? std::string("Galera") : std::string(to_string(f.flavor));
+        if (f.unlisted) {
+            out += ": never sent (handled as unlisted)";
+            continue;
+        }
+        const classification c = classify(failure{f.code, {}, phase::read_result, false, f.flavor, f.galera});
+        out += ": ";
+        if (f.row.symbol != row.symbol) {
+            out += "`";
+            out += f.row.symbol;
+            out += "`, ";
+        }
+        out += to_string(c.connection);
+        out += ", ";
+        out += to_string(c.statement);
+        out += " → ";
+        out += to_string(c.action);
+    }
+    return out.empty() ? std::string("—") : out;
+}
+
 // The text between the README markers: a legend, then one line per table row.
 inline std::string render_error_table_markdown() {
     std::string out;
@@ -77,10 +105,12 @@ inline std::string render_error_table_markdown() {
            "connection becomes `retry_after_backoff`. A `commit` always counts as in a transaction. "
            "Codes not listed: a client error (2000–2999, 5000–5999) is handled like 2013; a server error by its "
            "SQLSTATE — class `08` like a lost connection, `40001`/`40000` like a deadlock, `70100` like an "
-           "interrupted statement — and otherwise as `usable`, `failed` → `do_not_retry`.\n";
+           "interrupted statement — and otherwise as `usable`, `failed` → `do_not_retry`. The \"flavour\" column "
+           "lists where the server lifeline identified at connect (MySQL or MariaDB, a Galera node) changes the "
+           "meaning; with an unknown flavour the row itself applies.\n";
     out += "\n";
-    out += "| code | symbol | from | SQLSTATE | connection | outcome → remedy | other phases | why |\n";
-    out += "|---:|---|---|---|---|---|---|---|\n";
+    out += "| code | symbol | from | SQLSTATE | connection | outcome → remedy | other phases | flavour | why |\n";
+    out += "|---:|---|---|---|---|---|---|---|---|\n";
     for (const error_row& row : error_table()) {
         const classification base = classify(failure{row.code, {}, phase::read_result, false});
         out += "| ";
@@ -101,6 +131,8 @@ inline std::string render_error_table_markdown() {
         out += to_string(base.action);
         out += " | ";
         out += describe_differences(row.code);
+        out += " | ";
+        out += describe_flavors(row);
         out += " | ";
         out += row.reason;
         out += " |\n";

@@ -90,7 +90,8 @@ public:
             st.in_transaction = e.open_after && e.in_txn_after;
             return this->finish(make_error_code(errc::invalid_option), "refused before sending");
         }
-        classification c = this->policy_.classify(failure{e.diag.code, e.diag.sqlstate, e.diag.where, e.in_txn_before});
+        classification c = this->policy_.classify(
+            failure{e.diag.code, e.diag.sqlstate, e.diag.where, e.in_txn_before, st.server.flavor, st.server.galera});
         if (e.cut) c.connection = connection_state::broken;  // lifeline shut the socket down
         if (e.nothing_ran || (spec_.black_box && e.reached == reach::none)) {
             c = not_executed(c);

@@ -8,18 +8,23 @@
 #ifndef LIFELINE_DETAIL_SESSION_IO_HPP
 #define LIFELINE_DETAIL_SESSION_IO_HPP
 
+#include <lifeline/adopt.hpp>
 #include <lifeline/deadline.hpp>
 #include <lifeline/detail/engine_core.hpp>
+#include <lifeline/detail/reaper.hpp>
 #include <lifeline/detail/session_sql.hpp>
 #include <lifeline/detail/socket_probe.hpp>
+#include <lifeline/detail/tcp_keepalive.hpp>
 #include <lifeline/detail/transaction_engine.hpp>
 #include <lifeline/detail/watchdog.hpp>
 #include <lifeline/detail/wire_counter.hpp>
 #include <lifeline/driver_traits.hpp>
 #include <lifeline/options.hpp>
 #include <lifeline/result.hpp>
+#include <lifeline/server_info.hpp>
 #include <lifeline/session.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -47,6 +52,21 @@ struct has_session_changed : std::false_type {};
 template <class T>
 struct has_session_changed<T, std::void_t<decltype(T::session_changed(std::declval<typename T::session_type&>()))>>
     : std::true_type {};
+
+// Thrown by a driver adapter's connect()/adopt() when the options cannot work (a pre_connect hook
+// refused or threw, a hook made for the other driver): the connect fails with errc::invalid_option
+// and is not retried.
+struct connect_refused {
+    std::string why;
+};
+
+template <class Driver, class Clock>
+class session_io;
+
+// The job the reaper (reaper.hpp) runs for a cut session: a side connection with the same options,
+// the cut session looked up, and KILL CONNECTION if it is provably that session.
+template <class Driver>
+void stop_cut_session(const connect_options& options, const session_ref& target);
 
 template <class Driver, class Clock>
 class session_io {
@@ -76,6 +96,7 @@ public:
         }
         if (traits::is_open(session_)) traits::close(session_);
         dirty_ = false;
+        current_ = session_ref{};
     }
 
     socket_status probe(bool enabled) const noexcept {
@@ -96,36 +117,50 @@ public:
         close();
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(bound.remaining(clock_.now()));
         const auto budget = std::max(std::chrono::milliseconds(1), std::min(options_.connect_timeout, left));
-        if (!traits::connect(session_, options_, budget, e.diag)) {
+        bool ok = false;
+        try {
+            ok = traits::connect(session_, options_, budget, e.diag);
+        } catch (const connect_refused& r) {
+            return refused(e, r);
+        }
+        if (!ok) {
             e.diag.where = phase::connect;
             close();
             return e;
         }
-        if (traits::reconnect_option_enabled(session_)) {
-            e.ok = true;
-            e.reconnect_option = true;
-            close();
-            return e;
-        }
-        if (!restore(bound, spec, e.diag)) {
-            e.diag.where = phase::connect;
-            close();
-            return e;
-        }
-        session_facts facts;
-        if (!learn(bound, facts, e.diag)) {
-            e.diag.where = phase::connect;
-            close();
-            return e;
-        }
-        e.ok = true;
-        e.session = facts.session;
-        e.wait_timeout = facts.wait_timeout;
-        e.max_allowed_packet = facts.max_allowed_packet;
-        e.seed = seed;
-        dirty_ = false;
-        return e;
+        return set_up(bound, spec, seed, e);
     }
+
+    // An already-open driver connection becomes this session (lifeline/adopt.hpp): the same
+    // per-session setup as after connect (OPT_RECONNECT off, the socket's own descriptor, TCP
+    // keepalive, the registered session, identity and lock, flavour).
+    template <class Handle>
+    connected adopt(const deadline& bound, const spec_type& spec, std::uint64_t seed, Handle&& handle, ownership own) {
+        connected e;
+        close();
+        bool ok = false;
+        try {
+            ok = traits::adopt(session_, std::forward<Handle>(handle), own, options_, e.diag);
+        } catch (const connect_refused& r) {
+            return refused(e, r);
+        }
+        if (!ok) {
+            e.diag.where = phase::connect;
+            e.config_error = true;  // nothing to retry: the handle was not usable
+            close();
+            return e;
+        }
+        return set_up(bound, spec, seed, e);
+    }
+
+    // The server behind the current (or last) session.
+    const server_info& server() const noexcept { return server_; }
+    // The current session's identity (as connect learnt it; empty when closed).
+    const session_ref& current() const noexcept { return current_; }
+    // Each blocking call of the running operation lasts at most this long (0: only its deadline).
+    void set_call_io_timeout(std::chrono::milliseconds t) noexcept { io_cap_ = t; }
+    // false: a cut does not queue a stop on the server (the reaper's own side connections).
+    void set_stop_on_cut(bool on) noexcept { stop_on_cut_ = on; }
 
     // On the current session: who holds the old session's lock, who carries its id (facts only;
     // the engine decides).
@@ -170,6 +205,7 @@ public:
         std::optional<std::uint64_t> before;
         if (black_box) before = wire_bytes();
         e.ok = guarded(bound, e.cut, [&] { return call(e); });
+        if (e.lock_uncertain || black_box) current_.lock_certain = false;
         e.open_after = traits::is_open(session_);
         if (e.open_after) e.in_txn_after = traits::in_transaction(session_);
         if (e.ok) {
@@ -302,6 +338,7 @@ public:
                 const std::string q = relock_sql(current);
                 current.lock_certain = guarded(bound, cut, [&] { return traits::execute(session_, q, &r, d); }) && !cut &&
                                        r.scalar() == std::optional<std::string>("1");
+                current_.lock_certain = current.lock_certain;
                 if (cut) return false;
             }
             dirty_ = false;
@@ -328,16 +365,28 @@ public:
     }
 
     // One blocking call, cut by the watchdog at `bound`; `cut` says whether it was.
+    // With a per-call io timeout (set_call_io_timeout) the call also ends that long after it began.
+    // A cut of a known session queues its stop on the server (reaper.hpp).
     template <class Call>
     bool guarded(const deadline& bound, bool& cut, Call&& call) {
-        if (bound.is_none()) {
+        deadline effective = bound;
+        bool by_io_timeout = false;
+        if (io_cap_.count() > 0) {
+            const deadline cap = deadline::after(io_cap_, clock_.now());
+            if (cap.at() < bound.at()) {
+                effective = cap;
+                by_io_timeout = true;
+            }
+        }
+        if (effective.is_none()) {
             cut = false;
             return call();
         }
-        watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(bound));
+        watchdog_guard guard(slot_.get(), traits::socket_fd(session_), to_steady(effective));
         const bool ok = call();
         cut = guard.release();  // a call that succeeded as the deadline fired did succeed; the
-        return ok;              // socket is shut down and the next probe finds it dead
+        if (cut) on_cut(by_io_timeout);  // socket is shut down and the next probe finds it dead
+        return ok;
     }
 
 private:
@@ -346,7 +395,8 @@ private:
         auto run = [&](std::string_view sql) {
             return guarded(bound, cut, [&] { return traits::execute(session_, sql, nullptr, d); });
         };
-        const std::string set = session_set_statement(spec.charset, spec.time_zone, spec.sql_mode, spec.guard_untracked_state);
+        const std::string set =
+            session_set_statement(spec.charset, spec.time_zone, spec.sql_mode, spec.guard_untracked_state, options_.collation);
         if (!set.empty() && !run(set)) return cut_or(d, "restoring the session");
         for (const auto& s : spec.statements)
             if (!run(s)) return cut_or(d, "restoring the session");
@@ -363,13 +413,17 @@ private:
 
     bool learn(const deadline& bound, session_facts& facts, diagnostics& d) {
         const std::uint64_t hi = nonce(), lo = nonce();
-        for (int variant = 0; variant < identity_variants; ++variant) {
+        // Start with the variant this server answered last time: one round trip per reconnect.
+        for (int variant = identity_variant_; variant < identity_variants; ++variant) {
             result r;
             bool cut = false;
             diagnostics qd;
             const std::string q = identity_query(variant, hi, lo);
             const bool ok = guarded(bound, cut, [&] { return traits::execute(session_, q, &r, qd); });
-            if (ok && !cut && parse_session_facts(r, hi, lo, facts)) return true;
+            if (ok && !cut && parse_session_facts(r, hi, lo, facts)) {
+                identity_variant_ = variant;
+                return true;
+            }
             if (cut || (!ok && broken(qd))) {
                 d = qd;
                 return cut_or(d, "reading the session's settings");
@@ -394,17 +448,85 @@ private:
         return false;
     }
 
-    // lifeline's account of a call it cut at the deadline.
-    static void cut_account(diagnostics& d, std::string_view what) {
+    // lifeline's account of a call it cut at the deadline (or the call's io timeout), and of the
+    // stop it queued on the server.
+    void cut_account(diagnostics& d, std::string_view what) {
         if (d.code == 0) {
             d.code = code::cr_server_lost;  // what the driver reports for the socket lifeline shut down
             d.sqlstate = "HY000";
         }
-        d.client_message = "lifeline's deadline cut " + std::string(what) + " (the socket was shut down)";
+        d.client_message = std::string(cut_by_io_timeout_ ? "lifeline's io_timeout (call_options::io_timeout) cut "
+                                                           : "lifeline's deadline cut ") +
+                           std::string(what) + " (the socket was shut down)" + cut_note_;
     }
 
-    static bool broken(const diagnostics& d) noexcept {
-        return classify(failure{d.code, d.sqlstate, d.where, false}).connection == connection_state::broken;
+    // After the watchdog cut a call: stop what the session may still be running on the server.
+    void on_cut(bool by_io_timeout) {
+        cut_by_io_timeout_ = by_io_timeout;
+        cut_note_.clear();
+        if (!stop_on_cut_) return;
+        if (current_.id == 0 || !current_.server.known) {
+            cut_note_ = "; the server may still be running it (the session's identity is unknown, so lifeline does "
+                        "not stop it there)";
+            return;
+        }
+        const connect_options options = options_;
+        const session_ref target = current_;
+        const bool queued = reaper::instance().submit([options, target] { stop_cut_session<Driver>(options, target); });
+        cut_note_ = queued ? "; lifeline is stopping it on the server: KILL CONNECTION " + std::to_string(target.id) +
+                                 " from a side connection, once it has proved that session is this one"
+                           : "; the server may still be running it (lifeline's queue of statements to stop is full)";
+    }
+
+    bool broken(const diagnostics& d) const noexcept {
+        return classify(failure{d.code, d.sqlstate, d.where, false, server_.flavor, server_.galera}).connection ==
+               connection_state::broken;
+    }
+
+    connected refused(connected& e, const connect_refused& r) {
+        e.diag = diagnostics{};
+        e.diag.where = phase::connect;
+        e.diag.client_message = r.why;
+        e.config_error = true;
+        close();
+        return e;
+    }
+
+    // After the driver connected (or a handle was adopted): the per-session setup and facts.
+    connected set_up(const deadline& bound, const spec_type& spec, std::uint64_t seed, connected& e) {
+        if (traits::reconnect_option_enabled(session_)) {
+            e.ok = true;
+            e.reconnect_option = true;
+            close();
+            return e;
+        }
+        // Best effort: a socket that refuses the options still works, only without the early
+        // detection of dropped connections.
+        (void)apply_tcp_options(traits::socket_fd(session_), options_);
+        if (!restore(bound, spec, e.diag)) {
+            e.diag.where = phase::connect;
+            close();
+            return e;
+        }
+        session_facts facts;
+        if (!learn(bound, facts, e.diag)) {
+            e.diag.where = phase::connect;
+            close();
+            return e;
+        }
+        e.ok = true;
+        e.session = facts.session;
+        e.wait_timeout = facts.wait_timeout;
+        // What the driver sends is bounded by the smaller of the two limits.
+        e.max_allowed_packet = facts.max_allowed_packet;
+        if (options_.max_allowed_packet && (e.max_allowed_packet == 0 || options_.max_allowed_packet < e.max_allowed_packet))
+            e.max_allowed_packet = options_.max_allowed_packet;
+        e.server = facts.server;
+        e.seed = seed;
+        current_ = facts.session;
+        if (facts.server.known()) server_ = facts.server;
+        dirty_ = false;
+        return e;
     }
 
     std::optional<std::uint64_t> wire_bytes() noexcept {
@@ -428,7 +550,39 @@ private:
     std::shared_ptr<watchdog::slot> slot_;
     std::vector<std::optional<typename statement_type_of<traits>::type>> statements_;
     bool dirty_ = false;
+    session_ref current_{};
+    server_info server_{};
+    int identity_variant_ = 0;
+    std::chrono::milliseconds io_cap_{0};
+    bool stop_on_cut_ = true;
+    bool cut_by_io_timeout_ = false;
+    std::string cut_note_;
 };
+
+template <class Driver>
+void stop_cut_session(const connect_options& options, const session_ref& target) {
+    using native_handle = typename driver_traits<Driver>::native_handle;
+    system_clock_source clock;
+    session_io<Driver, system_clock_source> io(options, clock);
+    io.set_stop_on_cut(false);  // never a stop for the stopper
+    const deadline bound = deadline::after(reaper::kStopBudget, clock.now());
+    basic_session<native_handle> spec;
+    spec.guard_untracked_state = false;
+    reaper& r = reaper::instance();
+    const connected c = io.connect(bound, spec, 0);
+    if (!c.ok || c.reconnect_option) return r.record(reaper::result_kind::failed);
+    const fenced f = io.fence(target, bound);
+    if (!f.ok) return r.record(reaper::result_kind::failed);
+    switch (judge_stop(target, c.session, f)) {
+    case stop_verdict::kill: {
+        const killed k = io.kill(target, bound);
+        return r.record(k.ok ? reaper::result_kind::killed : reaper::result_kind::failed);
+    }
+    case stop_verdict::gone: return r.record(reaper::result_kind::gone);
+    case stop_verdict::not_provable:
+    case stop_verdict::other_server: return r.record(reaper::result_kind::refused);
+    }
+}
 
 }  // namespace lifeline::detail
 

@@ -5,10 +5,12 @@
 
 #include <lifeline/detail/server_identity.hpp>
 #include <lifeline/result.hpp>
+#include <lifeline/server_info.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,13 +40,16 @@ inline std::string quote_identifier(std::string_view name) {
 }
 
 // The registered session as one SET statement (one round trip), or "" when nothing is registered.
+// `collation` (connect_options::collation, already validated as a plain name) goes first: the
+// handshake set its character set, and a SET NAMES from the session would replace both.
 inline std::string session_set_statement(std::string_view charset, std::string_view time_zone, std::string_view sql_mode,
-                                         bool track_state) {
+                                         bool track_state, std::string_view collation = {}) {
     std::string s;
     auto add = [&](std::string_view part) {
         s += s.empty() ? "SET " : ", ";
         s += part;
     };
+    if (!collation.empty()) add("collation_connection = " + sql_quote(collation));
     if (!charset.empty()) add("NAMES " + std::string(charset));
     if (!time_zone.empty()) add("time_zone = " + sql_quote(time_zone));
     if (!sql_mode.empty()) add("sql_mode = " + sql_quote(sql_mode));
@@ -66,28 +71,35 @@ inline std::string lock_name(std::uint64_t hi, std::uint64_t lo) {
     return s;
 }
 
-// Variant `i` of the query (i = 0, 1, 2), taking the lock `hi`/`lo`. A server that answers
-// none of them is still usable, just not fenceable.
+// Variant `i` of the query (i = 0..3), taking the lock `hi`/`lo`. Besides the settings and the
+// identity it reads the server's flavour (server_info.hpp): @@version, @@version_comment and, where
+// it exists (MariaDB built with Galera support, whether or not it is a node), @@global.wsrep_on.
+// A server that answers none of them is still usable, just not fenceable, and its flavour unknown.
 inline std::string identity_query(int variant, std::uint64_t hi, std::uint64_t lo) {
     std::string q = "SELECT @@wait_timeout, @@max_allowed_packet, CONNECTION_ID(), @@server_id, @@hostname, @@port, ";
     switch (variant) {
-    case 0:  // MariaDB, MySQL 5.7
-        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')";
+    case 0:  // MariaDB (with wsrep support, as packaged by distributions and MariaDB itself)
+        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'), ";
+        q += "GET_LOCK('" + lock_name(hi, lo) + "', 0), @@version, @@version_comment, @@global.wsrep_on";
+        return q;
+    case 1:  // MariaDB without wsrep, MySQL 5.7
+        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'), ";
         break;
-    case 1:  // MySQL 8 (information_schema.GLOBAL_STATUS is gone)
-        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime')";
+    case 2:  // MySQL 8 (information_schema.GLOBAL_STATUS is gone)
+        q += "UNIX_TIMESTAMP() - (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'), ";
         break;
-    default:  // anything else: no start instant, no lock
-        return q + "0, 0";
+    default:  // anything else: no start instant, no lock, no flavour
+        return q + "0, 0, NULL, NULL, NULL";
     }
-    return q + ", GET_LOCK('" + lock_name(hi, lo) + "', 0)";
+    return q + "GET_LOCK('" + lock_name(hi, lo) + "', 0), @@version, @@version_comment, NULL";
 }
-inline constexpr int identity_variants = 3;
+inline constexpr int identity_variants = 4;
 
 struct session_facts {
     std::chrono::seconds wait_timeout{0};
     std::uint64_t max_allowed_packet = 0;
     session_ref session{};
+    server_info server{};
 };
 
 inline std::uint64_t to_u64(const std::optional<std::string>& v) noexcept {
@@ -101,7 +113,7 @@ inline std::int64_t to_i64(const std::optional<std::string>& v) noexcept {
 
 // Reads the answer to identity_query(); false if it is not shaped like one.
 inline bool parse_session_facts(const result& r, std::uint64_t hi, std::uint64_t lo, session_facts& out) {
-    if (r.rows.size() != 1 || r.rows[0].size() != 8) return false;
+    if (r.rows.size() != 1 || r.rows[0].size() != 11) return false;
     const auto& row = r.rows[0];
     out.wait_timeout = std::chrono::seconds(to_i64(row[0]));
     out.max_allowed_packet = to_u64(row[1]);
@@ -116,6 +128,8 @@ inline bool parse_session_facts(const result& r, std::uint64_t hi, std::uint64_t
         out.session.lock_lo = lo;
         out.session.lock_certain = true;
     }
+    out.server = make_server_info(row[8].value_or(std::string()), row[9].value_or(std::string()),
+                                  row[10].value_or(std::string()));
     return true;
 }
 

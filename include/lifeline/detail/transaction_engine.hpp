@@ -80,7 +80,8 @@ public:
         }
         // Nothing of the function ran: starting again is safe whatever the declaration.
         this->diag_ = e.diag;
-        classification c = this->policy_.classify(failure{e.diag.code, e.diag.sqlstate, e.diag.where, false});
+        classification c = this->policy_.classify(failure{e.diag.code, e.diag.sqlstate, e.diag.where, false,
+                                                          this->state_.server.flavor, this->state_.server.galera});
         if (e.cut) c.connection = connection_state::broken;
         this->class_ = c;
         if (c.connection == connection_state::broken) this->state_.open = false;
@@ -202,7 +203,8 @@ private:
     // A statement of the body or the COMMIT failed.
     next_action failed(const diagnostics& d, bool cut, bool at_commit, steady_time now) {
         this->diag_ = d;
-        classification c = this->policy_.classify(failure{d.code, d.sqlstate, d.where, true});
+        classification c = this->policy_.classify(
+            failure{d.code, d.sqlstate, d.where, true, this->state_.server.flavor, this->state_.server.galera});
         if (cut) {
             c.connection = connection_state::broken;
             if (at_commit && c.statement != outcome::not_executed) c.statement = outcome::unknown;

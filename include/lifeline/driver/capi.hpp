@@ -20,7 +20,9 @@
 #ifndef LIFELINE_DRIVER_CAPI_HPP
 #define LIFELINE_DRIVER_CAPI_HPP
 
+#include <lifeline/adopt.hpp>
 #include <lifeline/connection.hpp>
+#include <lifeline/detail/socket_probe.hpp>
 #include <lifeline/detail/socket_ref.hpp>
 #include <lifeline/driver/capi_error.hpp>
 #include <lifeline/driver_traits.hpp>
@@ -37,6 +39,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,15 +50,18 @@ namespace lifeline {
 
 namespace detail {
 
-// Owns one MYSQL handle and the session's own descriptor for its socket (see the top).
+// Owns one MYSQL handle (or borrows one: lifeline/adopt.hpp) and the session's own descriptor for
+// its socket (see the top).
 class capi_session {
 public:
     capi_session() = default;
-    capi_session(capi_session&& o) noexcept : m_(std::exchange(o.m_, nullptr)), socket_(std::move(o.socket_)) {}
+    capi_session(capi_session&& o) noexcept
+        : m_(std::exchange(o.m_, nullptr)), owned_(o.owned_), socket_(std::move(o.socket_)) {}
     capi_session& operator=(capi_session&& o) noexcept {
         if (this != &o) {
             reset();
             m_ = std::exchange(o.m_, nullptr);
+            owned_ = o.owned_;
             socket_ = std::move(o.socket_);
         }
         return *this;
@@ -65,9 +71,10 @@ public:
     ~capi_session() { reset(); }
 
     MYSQL* get() const noexcept { return m_; }
-    void adopt(MYSQL* m) noexcept {
+    void adopt(MYSQL* m, bool owned = true) noexcept {
         reset();
         m_ = m;
+        owned_ = owned;
     }
     // After a successful connect: the session's own reference to the driver's socket.
     void take_socket() noexcept {
@@ -77,15 +84,101 @@ public:
     // the driver dropped its socket, a number it reports is no evidence of anything.
     int socket() const noexcept { return m_ ? socket_.get() : -1; }
     void reset() noexcept {
-        if (m_) mysql_close(m_);
+        if (m_ && owned_) mysql_close(m_);  // a borrowed handle is the caller's to close
         m_ = nullptr;
+        owned_ = true;
         socket_.reset();  // after the driver's close: the dup outlived every use of the socket
     }
 
 private:
     MYSQL* m_ = nullptr;
+    bool owned_ = true;
     socket_ref socket_;
 };
+
+// The connect_options that lifeline applies to a handle before connecting (TLS, handshake
+// character set, compression, max_allowed_packet, attributes). Returns what failed, or "".
+inline std::string capi_apply_options(MYSQL* m, const connect_options& o) {
+    std::string failed;
+    auto opt = [&](mysql_option which, const void* arg, const char* name) {
+        if (mysql_options(m, which, arg) != 0 && failed.empty()) failed = std::string("the driver refused ") + name;
+    };
+    auto text = [&](mysql_option which, const std::string& v, const char* name) {
+        if (!v.empty()) opt(which, v.c_str(), name);
+    };
+#ifdef LIFELINE_CAPI_MARIADB
+    // MariaDB Connector/C 3.3 has no ssl-mode: "use TLS if offered" is MYSQL_OPT_SSL_ENFORCE (which,
+    // despite its name, falls back to plaintext), a CA makes it verify the chain, and
+    // MYSQL_OPT_SSL_VERIFY_SERVER_CERT adds the host name check (and refuses a server without TLS).
+    // lifeline checks after the handshake that TLS is really in use (capi_tls_in_use).
+    const my_bool use_tls = o.ssl != ssl_mode::disabled;
+    opt(MYSQL_OPT_SSL_ENFORCE, &use_tls, "MYSQL_OPT_SSL_ENFORCE");
+    if (use_tls) {
+        text(MYSQL_OPT_SSL_CA, o.ssl_ca, "MYSQL_OPT_SSL_CA");
+        text(MYSQL_OPT_SSL_CAPATH, o.ssl_capath, "MYSQL_OPT_SSL_CAPATH");
+        text(MYSQL_OPT_SSL_CERT, o.ssl_cert, "MYSQL_OPT_SSL_CERT");
+        text(MYSQL_OPT_SSL_KEY, o.ssl_key, "MYSQL_OPT_SSL_KEY");
+        text(MYSQL_OPT_SSL_CIPHER, o.ssl_cipher, "MYSQL_OPT_SSL_CIPHER");
+        text(MYSQL_OPT_SSL_CRL, o.ssl_crl, "MYSQL_OPT_SSL_CRL");
+        text(MARIADB_OPT_TLS_VERSION, o.tls_version, "MARIADB_OPT_TLS_VERSION");
+        const my_bool verify_host = o.ssl == ssl_mode::verify_identity;
+        opt(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify_host, "MYSQL_OPT_SSL_VERIFY_SERVER_CERT");
+    }
+#else
+    // libmysqlclient 5.7.11+: ssl-mode as such.
+    unsigned mode = SSL_MODE_DISABLED;
+    switch (o.ssl) {
+    case ssl_mode::disabled: mode = SSL_MODE_DISABLED; break;
+    case ssl_mode::preferred: mode = SSL_MODE_PREFERRED; break;
+    case ssl_mode::required: mode = SSL_MODE_REQUIRED; break;
+    case ssl_mode::verify_ca: mode = SSL_MODE_VERIFY_CA; break;
+    case ssl_mode::verify_identity: mode = SSL_MODE_VERIFY_IDENTITY; break;
+    }
+    opt(MYSQL_OPT_SSL_MODE, &mode, "MYSQL_OPT_SSL_MODE");
+    text(MYSQL_OPT_SSL_CA, o.ssl_ca, "MYSQL_OPT_SSL_CA");
+    text(MYSQL_OPT_SSL_CAPATH, o.ssl_capath, "MYSQL_OPT_SSL_CAPATH");
+    text(MYSQL_OPT_SSL_CERT, o.ssl_cert, "MYSQL_OPT_SSL_CERT");
+    text(MYSQL_OPT_SSL_KEY, o.ssl_key, "MYSQL_OPT_SSL_KEY");
+    text(MYSQL_OPT_SSL_CIPHER, o.ssl_cipher, "MYSQL_OPT_SSL_CIPHER");
+    text(MYSQL_OPT_SSL_CRL, o.ssl_crl, "MYSQL_OPT_SSL_CRL");
+    text(MYSQL_OPT_TLS_VERSION, o.tls_version, "MYSQL_OPT_TLS_VERSION");
+#endif
+    text(MYSQL_SET_CHARSET_NAME, o.charset, "MYSQL_SET_CHARSET_NAME");
+    if (o.compress) opt(MYSQL_OPT_COMPRESS, nullptr, "MYSQL_OPT_COMPRESS");
+    if (o.max_allowed_packet) {
+#ifdef LIFELINE_CAPI_MARIADB
+        const std::size_t packet = static_cast<std::size_t>(o.max_allowed_packet);
+#else
+        const unsigned long packet = static_cast<unsigned long>(o.max_allowed_packet);
+#endif
+        opt(MYSQL_OPT_MAX_ALLOWED_PACKET, &packet, "MYSQL_OPT_MAX_ALLOWED_PACKET");
+    }
+    for (const auto& [k, v] : o.attributes)
+        if (mysql_optionsv(m, MYSQL_OPT_CONNECT_ATTR_ADD, k.c_str(), v.c_str()) != 0 && failed.empty())
+            failed = "the driver refused the connection attribute " + k;
+    return failed;
+}
+
+// TLS is in use on the handle's connection.
+inline bool capi_tls_in_use(MYSQL* m) noexcept {
+    const char* cipher = mysql_get_ssl_cipher(m);
+    return cipher != nullptr && *cipher != '\0';
+}
+
+// Modes from required up promise TLS: say so when the server did not give it (a client error
+// 2026, CR_SSL_CONNECTION_ERROR, which is never retried).
+inline bool capi_check_tls(MYSQL* m, const connect_options& o, diagnostics& out) {
+    if (o.ssl == ssl_mode::disabled || o.ssl == ssl_mode::preferred || capi_tls_in_use(m)) return true;
+    out = diagnostics{};
+    out.code = 2026;  // CR_SSL_CONNECTION_ERROR
+    out.sqlstate = "HY000";
+    out.where = phase::connect;
+    out.driver = "capi";
+    out.client_message = "ssl_mode is " + std::string(to_string(o.ssl)) +
+                         " but the server did not use TLS (it offers none: configure ssl_cert and ssl_key on the "
+                         "server); lifeline closed the connection before any statement";
+    return false;
+}
 
 #ifdef LIFELINE_CAPI_MARIADB
 // Non-blocking connect driven by poll() so the budget is honoured to the millisecond (a frozen
@@ -180,6 +273,11 @@ struct driver_traits<capi> {
             mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &io_s);
             mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
         }
+        if (std::string failed = detail::capi_apply_options(m, o); !failed.empty()) {
+            s.reset();
+            throw detail::connect_refused{failed + " (check the connect_options)"};
+        }
+        run_pre_connect(s, o);
         // The server reports session-state changes in OK packets (MariaDB 10.2+, MySQL 5.7+):
         // lifeline uses it to notice state a reconnect would lose.
         bool ok = false;
@@ -201,8 +299,66 @@ struct driver_traits<capi> {
             s.reset();
             return false;
         }
+        if (!detail::capi_check_tls(m, o, out)) {
+            s.reset();
+            return false;
+        }
         s.take_socket();
         return true;
+    }
+
+    // An open handle becomes the session (lifeline/adopt.hpp): MYSQL_OPT_RECONNECT is switched off,
+    // the session takes its own descriptor for the socket. The TLS promise of the connection's
+    // options is checked on it too.
+    static bool adopt(session_type& s, MYSQL* m, ownership own, const connect_options& o, diagnostics& out) {
+        s.reset();
+        out = diagnostics{};
+        out.where = phase::connect;
+        out.driver = "capi";
+        if (!m) {
+            out.code = 2008;  // CR_OUT_OF_MEMORY: what a null handle means
+            out.client_message = "adopt() was given a null MYSQL*";
+            return false;
+        }
+        s.adopt(m, own == ownership::take);
+        const my_bool off = 0;
+        mysql_options(m, MYSQL_OPT_RECONNECT, &off);  // lifeline reconnects itself (and restores the session)
+        if (static_cast<int>(mysql_get_socket(m)) < 0 || mysql_get_server_info(m) == nullptr) {
+            out.code = 2006;  // CR_SERVER_GONE_ERROR
+            out.client_message = "adopt() was given a MYSQL* that is not connected";
+            s.reset();
+            return false;
+        }
+        // A result left unread would answer lifeline's first statement: the stream would be out of
+        // step for good. (A command sent with mysql_send_query whose answer has not arrived yet
+        // cannot be told apart from an idle handle: do not adopt one mid-command.)
+        if (m->status != MYSQL_STATUS_READY || mysql_more_results(m) ||
+            detail::probe_socket(static_cast<int>(mysql_get_socket(m))) == socket_status::unexpected_data) {
+            out.code = 2014;  // CR_COMMANDS_OUT_OF_SYNC
+            out.client_message = "adopt() was given a MYSQL* with a result left unread (read or free it first: "
+                                 "mysql_store_result / mysql_free_result / mysql_next_result)";
+            s.reset();
+            return false;
+        }
+        if (!detail::capi_check_tls(m, o, out)) {
+            s.reset();
+            return false;
+        }
+        s.take_socket();
+        return true;
+    }
+
+    // What this adapter cannot do with valid options.
+    static std::string check_options(const connect_options& o) {
+        if (!o.pre_connect.accepts<MYSQL*>())
+            return "connect_options.pre_connect takes sql::ConnectOptionsMap& (Connector/C++) but this connection "
+                   "uses the C API: make it a function of MYSQL*";
+#ifdef LIFELINE_CAPI_MARIADB
+        if (!o.charset.empty() && mariadb_get_charset_by_name(o.charset.c_str()) == nullptr)
+            return "connect_options.charset '" + o.charset +
+                   "' is not a character set MariaDB Connector/C knows (e.g. utf8mb4, latin1, binary)";
+#endif
+        return {};
     }
 
     static void close(session_type& s) noexcept { s.reset(); }
@@ -439,7 +595,77 @@ struct driver_traits<capi> {
         if (driver_fd >= 0 && !detail::same_socket(driver_fd, own)) return std::nullopt;
         return detail::wire_bytes_out(own);
     }
+
+private:
+    // The caller's hook, last before the connect (connect_options::pre_connect).
+    static void run_pre_connect(session_type& s, const connect_options& o) {
+        if (!o.pre_connect) return;
+        std::string why;
+        bool ok = false;
+        try {
+            ok = o.pre_connect.run<MYSQL*>(s.get(), why);
+        } catch (const std::exception& e) {
+            why = std::string("connect_options.pre_connect threw: ") + e.what();
+        } catch (...) {
+            why = "connect_options.pre_connect threw";
+        }
+        if (ok) return;
+        s.reset();
+        throw detail::connect_refused{why};
+    }
 };
+
+// The connect_options a handle was opened with, for an adopted handle's reconnects
+// (lifeline/adopt.hpp): host, port, user, password, schema, Unix socket, connect and read
+// timeouts, TLS, character set, compression, max_allowed_packet. What the driver does not keep
+// (the pre_connect hook, connection attributes, TCP keepalive) keeps lifeline's defaults.
+inline connect_options options_of(MYSQL* m) {
+    connect_options o;
+    if (!m) return o;
+    auto str = [](const char* p) { return p ? std::string(p) : std::string(); };
+    o.user = str(m->user);
+    o.password = str(m->passwd);
+    o.database = str(m->db);
+    o.unix_socket = str(m->unix_socket);
+    o.port = static_cast<std::uint16_t>(m->port);
+    o.host = str(m->host);
+    if (!o.unix_socket.empty() && o.host == "localhost") o.host.clear();
+    else o.unix_socket.clear();  // the driver also records its default socket for TCP handles
+#ifdef LIFELINE_CAPI_MARIADB
+    unsigned timeout = 0;
+    if (mysql_get_optionv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout) == 0 && timeout > 0)
+        o.connect_timeout = std::chrono::seconds(timeout);
+    timeout = 0;
+    if (mysql_get_optionv(m, MYSQL_OPT_READ_TIMEOUT, &timeout) == 0) o.io_timeout = std::chrono::seconds(timeout);
+    auto opt_str = [&](mysql_option which) {
+        const char* v = nullptr;
+        return mysql_get_optionv(m, which, &v) == 0 ? str(v) : std::string();
+    };
+    o.ssl_ca = opt_str(MYSQL_OPT_SSL_CA);
+    o.ssl_capath = opt_str(MYSQL_OPT_SSL_CAPATH);
+    o.ssl_cert = opt_str(MYSQL_OPT_SSL_CERT);
+    o.ssl_key = opt_str(MYSQL_OPT_SSL_KEY);
+    o.ssl_cipher = opt_str(MYSQL_OPT_SSL_CIPHER);
+    o.ssl_crl = opt_str(MYSQL_OPT_SSL_CRL);
+    o.tls_version = opt_str(MARIADB_OPT_TLS_VERSION);
+    my_bool verify = 0, enforce = 0;
+    mysql_get_optionv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    mysql_get_optionv(m, MYSQL_OPT_SSL_ENFORCE, &enforce);
+    if (verify) o.ssl = ssl_mode::verify_identity;
+    else if (!o.ssl_ca.empty() || !o.ssl_capath.empty()) o.ssl = ssl_mode::verify_ca;
+    else if (detail::capi_tls_in_use(m)) o.ssl = ssl_mode::required;
+    else if (enforce) o.ssl = ssl_mode::preferred;
+    else o.ssl = ssl_mode::disabled;
+    std::size_t packet = 0;
+    if (mysql_get_optionv(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &packet) == 0 && packet != 0 &&
+        packet != static_cast<std::size_t>(1) << 30)
+        o.max_allowed_packet = packet;
+    const char* cs = nullptr;
+    if (mysql_get_optionv(m, MYSQL_SET_CHARSET_NAME, &cs) == 0 && cs) o.charset = cs;
+    o.compress = (m->client_flag & CLIENT_COMPRESS) != 0;
+#endif
+    return o;
+}
 
 }  // namespace lifeline
 

@@ -33,6 +33,7 @@
 #ifndef LIFELINE_DRIVER_JDBC_HPP
 #define LIFELINE_DRIVER_JDBC_HPP
 
+#include <lifeline/adopt.hpp>
 #include <lifeline/connection.hpp>
 #include <lifeline/detail/socket_discovery.hpp>
 #include <lifeline/detail/sql_text.hpp>
@@ -55,6 +56,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -120,34 +123,56 @@ struct driver_traits<jdbc> {
             props["OPT_WRITE_TIMEOUT"] = io;
         }
         props["OPT_RECONNECT"] = false;  // never: lifeline reconnects itself and restores the session
+        apply_options(props, o);
+        run_pre_connect(props, o);
         try {
             sql::Driver& driver = driver_instance();
             std::vector<detail::socket_identity> before;
             if (tcp) before = detail::socket_identities();
             s.conn.reset(driver.connect(props));
-            // One round trip: the session id, its autocommit, and the server's view of our address
-            // (which confirms the socket). The subquery keeps a row even if PROCESSLIST had none.
-            std::unique_ptr<sql::Statement> st(s.conn->createStatement());
-            std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-                "SELECT CONNECTION_ID(), @@autocommit, "
-                "(SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())"));
-            std::string client;
-            s.id = 0;
-            s.autocommit = detail::tristate::unknown;
-            if (rs->next()) {
-                s.id = rs->getUInt64(1);
-                s.autocommit = rs->getInt(2) != 0 ? detail::tristate::yes : detail::tristate::no;
-                client = rs->getString(3);
-                if (rs->wasNull()) client.clear();
-            }
-            s.transaction = detail::tristate::no;  // a new session has none
-            if (tcp) s.socket = detail::adopt_session_socket(before, o.host, o.port, client, s.socket_lookup);
-            return true;
+            return set_up(s, o, tcp, before, out);
         } catch (const sql::SQLException& e) {
             out = jdbc::make_diagnostics(e, phase::connect);
             close(s);
             return false;
         }
+    }
+
+    // An open connection becomes the session (lifeline/adopt.hpp). Connector/C++ cannot switch
+    // OPT_RECONNECT off after connect: a connection that reports it on is refused. Debian's build
+    // (on MariaDB Connector/C) cannot even report it (getClientOption("OPT_RECONNECT") throws
+    // "::mysql_get_option()"), so there the caller must have opened it with OPT_RECONNECT = false.
+    // Its socket is found after the fact (the peer in connect_options, confirmed by the server's view).
+    static bool adopt(session_type& s, std::unique_ptr<sql::Connection> c, ownership own, const connect_options& o,
+                      diagnostics& out) {
+        close(s);
+        if (own != ownership::take)
+            throw detail::connect_refused{"a Connector/C++ connection is adopted as a std::unique_ptr, which lifeline "
+                                          "takes: ownership::borrow is for the C API's MYSQL*"};
+        if (!c) throw detail::connect_refused{"adopt() was given an empty std::unique_ptr<sql::Connection>"};
+        s.conn = std::move(c);
+        if (reconnect_option_enabled(s)) {
+            close(s);
+            throw detail::connect_refused{"the adopted sql::Connection was opened with OPT_RECONNECT on, which "
+                                          "Connector/C++ cannot switch off: open it with OPT_RECONNECT = false "
+                                          "(lifeline reconnects itself and restores the session)"};
+        }
+        try {
+            return set_up(s, o, o.unix_socket.empty(), {}, out);
+        } catch (const sql::SQLException& e) {
+            out = jdbc::make_diagnostics(e, phase::connect);
+            close(s);
+            return false;
+        }
+    }
+
+    // What this adapter cannot do with valid options (every connect_options field maps to a
+    // Connector/C++ 1.1 property; the pre_connect hook must take its properties map).
+    static std::string check_options(const connect_options& o) {
+        if (!o.pre_connect.accepts<sql::ConnectOptionsMap&>())
+            return "connect_options.pre_connect takes MYSQL* (the C API) but this connection uses Connector/C++: make "
+                   "it a function of sql::ConnectOptionsMap&";
+        return {};
     }
 
     static void close(session_type& s) noexcept {
@@ -337,6 +362,92 @@ private:
                 has_rows = true;
             }
         }
+    }
+
+    // connect_options -> Connector/C++ 1.1 properties (measured against a TLS server: sslCA makes
+    // it verify the chain, sslVerify adds the host name check and refuses a server without TLS,
+    // sslEnforce uses TLS when offered but falls back to plaintext, OPT_SSL_MODE is ignored when it
+    // is built on MariaDB Connector/C, as Debian's is). TLS from `required` up is checked after
+    // the handshake (set_up).
+    static void apply_options(sql::ConnectOptionsMap& props, const connect_options& o) {
+        if (o.ssl != ssl_mode::disabled) {
+            props["sslEnforce"] = true;
+            auto text = [&](const char* key, const std::string& v) {
+                if (!v.empty()) props[key] = sql::SQLString(v);
+            };
+            text("sslCA", o.ssl_ca);
+            text("sslCAPath", o.ssl_capath);
+            text("sslCert", o.ssl_cert);
+            text("sslKey", o.ssl_key);
+            text("sslCipher", o.ssl_cipher);
+            text("sslCRL", o.ssl_crl);
+            text("OPT_TLS_VERSION", o.tls_version);
+            if (o.ssl == ssl_mode::verify_identity) props["sslVerify"] = true;
+        }
+        if (!o.charset.empty()) {
+            props["OPT_CHARSET_NAME"] = sql::SQLString(o.charset);
+            props["characterSetResults"] = sql::SQLString(o.charset);  // else it asks utf8mb4 results
+        }
+        if (o.compress) props["CLIENT_COMPRESS"] = true;
+        if (o.max_allowed_packet) props["OPT_MAX_ALLOWED_PACKET"] = static_cast<int>(o.max_allowed_packet);
+        if (!o.attributes.empty()) {
+            std::map<sql::SQLString, sql::SQLString> attrs;
+            for (const auto& [k, v] : o.attributes) attrs[sql::SQLString(k)] = sql::SQLString(v);
+            props["OPT_CONNECT_ATTR_ADD"] = attrs;
+        }
+    }
+
+    static void run_pre_connect(sql::ConnectOptionsMap& props, const connect_options& o) {
+        if (!o.pre_connect) return;
+        std::string why;
+        bool ok = false;
+        try {
+            ok = o.pre_connect.run<sql::ConnectOptionsMap&>(props, why);
+        } catch (const std::exception& e) {
+            why = std::string("connect_options.pre_connect threw: ") + e.what();
+        } catch (...) {
+            why = "connect_options.pre_connect threw";
+        }
+        if (!ok) throw detail::connect_refused{why};
+    }
+
+    // After connect (or adoption): one round trip for the session id, its autocommit and the
+    // server's view of our address (which confirms the socket; the subquery keeps a row even if
+    // PROCESSLIST had none); from ssl_mode required up, one more to check that TLS is in use.
+    static bool set_up(session_type& s, const connect_options& o, bool tcp, const std::vector<detail::socket_identity>& before,
+                       diagnostics& out) {
+        std::unique_ptr<sql::Statement> st(s.conn->createStatement());
+        std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+            "SELECT CONNECTION_ID(), @@autocommit, "
+            "(SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())"));
+        std::string client;
+        s.id = 0;
+        s.autocommit = detail::tristate::unknown;
+        if (rs->next()) {
+            s.id = rs->getUInt64(1);
+            s.autocommit = rs->getInt(2) != 0 ? detail::tristate::yes : detail::tristate::no;
+            client = rs->getString(3);
+            if (rs->wasNull()) client.clear();
+        }
+        s.transaction = detail::tristate::no;  // a new session has none
+        if (o.ssl != ssl_mode::disabled && o.ssl != ssl_mode::preferred) {
+            std::unique_ptr<sql::ResultSet> tls(st->executeQuery("SHOW SESSION STATUS LIKE 'Ssl_cipher'"));
+            const std::string cipher = tls->next() ? std::string(tls->getString(2)) : std::string();
+            if (cipher.empty()) {
+                out = diagnostics{};
+                out.code = 2026;  // CR_SSL_CONNECTION_ERROR: never retried
+                out.sqlstate = "HY000";
+                out.where = phase::connect;
+                out.driver = jdbc::driver_name();
+                out.client_message = "ssl_mode is " + std::string(to_string(o.ssl)) +
+                                     " but the server did not use TLS (it offers none: configure ssl_cert and ssl_key "
+                                     "on the server); lifeline closed the connection before any statement";
+                close(s);
+                return false;
+            }
+        }
+        if (tcp) s.socket = detail::adopt_session_socket(before, o.host, o.port, client, s.socket_lookup);
+        return true;
     }
 
     // Connector/C++ documents the first get_driver_instance() call as not thread-safe: make it
