@@ -106,7 +106,8 @@ private:
             for (auto it = queue_.begin(); it != queue_.end(); ++it)
                 if (it->at < first->at) first = it;
             if (std::chrono::steady_clock::now() < first->at) {
-                rcv_.wait_until(lock, first->at);
+                const auto at = first->at;  // a copy: the queue may grow (and move) while we wait
+                rcv_.wait_until(lock, at);
                 continue;
             }
             const int fd = first->fd;

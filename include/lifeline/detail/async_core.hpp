@@ -695,12 +695,12 @@ private:
         body_threw_ = nullptr;
         const std::uint64_t gen = ++body_gen_;
         auto st = std::make_shared<async_body_done::state>();
-        std::weak_ptr<async_core> weak = this->shared_from_this();
+        // The callback keeps the core (and so the transaction context the function uses) alive
+        // until the function has finished, even if the connection object goes first.
+        std::shared_ptr<async_core> self = this->shared_from_this();
         executor_type ex = ex_;
-        st->deliver = [weak, ex, gen](std::exception_ptr e) {
-            boost::asio::post(ex, [weak, gen, e]() {
-                if (auto self = weak.lock()) self->body_finished(gen, e);
-            });
+        st->deliver = [self, ex, gen](std::exception_ptr e) {
+            boost::asio::post(ex, [self, gen, e]() { self->body_finished(gen, e); });
         };
         async_body_done done(std::move(st));
         try {
@@ -890,20 +890,23 @@ private:
         deliver(h, post, ec);
     }
 
-    // Nothing of `this` may be touched after it: the handler may destroy the connection.
+    // Every path that gets here holds the core (a wait's or timer's handler, a posted call, or
+    // the connection object whose method runs), so `this` outlives the user's handler even if
+    // that destroys the connection.
     template <class H, class... A>
-    static void deliver(H& h, bool post, A&&... a) {
+    void deliver(H& h, bool post, A&&... a) {
         if (post) h.post(std::forward<A>(a)...);
-        else h.complete(std::forward<A>(a)...);
-    }
-
-    void end_op() {
-        // The deadline timer must not keep io_context::run() busy after the last operation.
-        if (timer_armed_) {
+        else h.complete(std::forward<A>(a)...);  // usually inline: the handler may start the next one
+        // The deadline timer stays armed across back-to-back operations (no re-arm, no cancel per
+        // statement); once the connection is left idle it must not keep io_context::run() busy.
+        if (!busy_ && timer_armed_) {
             boost::system::error_code ignored;
             timer_.cancel(ignored);
             timer_armed_ = false;
         }
+    }
+
+    void end_op() {
         busy_ = false;
         kind_ = op_kind::none;
         body_running_ = false;
@@ -1133,7 +1136,8 @@ private:
 
     // --- the one timer: deadlines, the driver's timeout, waits ------------------------------------
     // Lazy: an earlier pending expiry is kept (its handler re-checks and re-arms), so a hot
-    // connection does not re-arm a timer for every statement.
+    // connection does not re-arm (or cancel) a timer for every statement; deliver() cancels it
+    // when the connection is left idle.
     void arm_timer(time_point t) {
         if (timer_armed_ && timer_at_ <= t) return;
         timer_at_ = t;
