@@ -282,6 +282,28 @@ TEST_CASE("async capi: a frozen server (SIGSTOP) is answered at the deadline, +1
     CHECK_FALSE(t.db->is_open());  // the abandoned handle was closed, never reused
 }
 
+TEST_CASE("async capi: without a deadline, the driver's io_timeout ends a read from a frozen server",
+          "[async][capi][disruptive]") {
+    connect_options o;
+    {
+        auto srv = server::attach();
+        o = options_for(srv.where());
+    }
+    o.io_timeout = std::chrono::milliseconds(1000);  // the driver's read timeout: whole seconds
+    rig t(default_policy{}, o);
+    REQUIRE_FALSE(t.connect());
+    thaw_guard tg{t.srv};
+    t.srv.freeze();
+    const auto t0 = clk::now();
+    auto a = t.query("DO 1", {}, call_options{std::chrono::milliseconds::max()});  // no deadline at all
+    const auto took = ms_since(t0);
+    INFO("took " << took.count() << " ms");
+    CHECK(*a.ec == errc::outcome_unknown);  // the read timed out after the statement was sent
+    CHECK(t.db->last_diagnostics().code == 2013);
+    CHECK(took >= 900ms);
+    CHECK(took < 5s);
+}
+
 TEST_CASE("async capi: a stopped server sees one paced prober; callers wait within their deadline; recovery is prompt",
           "[async][capi][disruptive]") {
     default_policy p;
@@ -541,6 +563,28 @@ TEST_CASE("async capi: cancel() ends a statement at once; the session is closed 
     auto next = t.query("SELECT 1", lifeline::idempotent);
     CHECK_FALSE(*next.ec);
     CHECK(t.db->connection_id() != id);
+}
+
+TEST_CASE("async capi: a second operation on a busy connection fails with operation_in_progress", "[async][capi]") {
+    rig t;
+    REQUIRE_FALSE(t.connect());
+    answer first, second;
+    t.db->async_query("SELECT SLEEP(0.3), 'first'", lifeline::idempotent, [&](std::error_code ec, result r) {
+        first.ec = ec;
+        first.r = std::move(r);
+    });
+    t.db->async_query("SELECT 'second'", lifeline::idempotent, [&](std::error_code ec, result r) {
+        second.ec = ec;
+        second.r = std::move(r);
+        CHECK_FALSE(first.ec.has_value());  // refused while the first still runs
+    });
+    t.run();
+    REQUIRE(second.ec.has_value());
+    CHECK(*second.ec == errc::operation_in_progress);
+    REQUIRE(first.ec.has_value());
+    CHECK_FALSE(*first.ec);
+    REQUIRE(first.r.rows.size() == 1);
+    CHECK(first.r.rows[0][1] == std::optional<std::string>("first"));
 }
 
 TEST_CASE("async capi: a host name is refused up front; numeric addresses only", "[async][capi]") {

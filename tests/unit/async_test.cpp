@@ -376,6 +376,41 @@ TEST_CASE("async: the stream_descriptor never closes the driver's socket", "[asy
     CHECK(t.ctl.bad_closes == 0);                               // never closed behind the driver's back
 }
 
+TEST_CASE("async: the observer hears what the blocking connection reports", "[async]") {
+    struct counting : observer {
+        int attempts = 0, retries = 0, reconnects = 0, restored = 0, gave_up = 0;
+        std::vector<reconnect_cause> causes;
+        void on_attempt(const attempt_event&) override { ++attempts; }
+        void on_retry(const retry_event&) override { ++retries; }
+        void on_reconnect(const reconnect_event& e) override {
+            ++reconnects;
+            causes.push_back(e.cause);
+        }
+        void on_session_restored(const session_restored_event&) override { ++restored; }
+        void on_gave_up(const gave_up_event&) override { ++gave_up; }
+    };
+    rig t;
+    adb::session_spec spec;
+    spec.time_zone = "+00:00";
+    auto& db = t.make(async_policy{}, spec);
+    auto obs = std::make_shared<counting>();
+    db.set_observer(obs);
+    t.fail_after(0, make_fault(2013, phase::read_result, true));
+    auto o = t.query(db, "SELECT 1", lifeline::idempotent);
+    REQUIRE(o.done());
+    CHECK_FALSE(*o.ec);
+    CHECK(obs->attempts == 2);
+    CHECK(obs->retries == 1);
+    CHECK(obs->reconnects == 2);  // the first connect, and the one after the failure
+    CHECK(obs->restored == 2);    // the registered time zone, replayed each time
+    CHECK(obs->gave_up == 0);
+    t.fail_after(0, make_fault(2013, phase::read_result, true, true));
+    auto w = t.query(db, "INSERT INTO t VALUES (1)");
+    CHECK(*w.ec == errc::outcome_unknown);
+    CHECK(obs->gave_up == 1);
+    CHECK(db.stats().gave_up == 1);
+}
+
 // --- transactions --------------------------------------------------------------------------------
 
 namespace {

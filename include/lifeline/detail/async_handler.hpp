@@ -5,7 +5,7 @@
 // (so io_context::run() does not return under a pending operation), and it is invoked through that
 // executor: complete() dispatches (inline when already running there, the common case for a
 // single io thread), post() never runs it inline (what an initiating function must do when it
-// finishes at once).
+// finishes at once; submitted as a continuation, see below).
 #ifndef LIFELINE_DETAIL_ASYNC_HANDLER_HPP
 #define LIFELINE_DETAIL_ASYNC_HANDLER_HPP
 
@@ -14,7 +14,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/blocking.hpp>
+#include <boost/asio/execution/execute.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/execution/relationship.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 
@@ -73,9 +76,15 @@ private:
             work_executor w = std::move(work);
             boost::asio::dispatch(w, invoker{std::move(h), w, std::make_tuple(std::move(args)...)});
         }
+        // Never inline, but as a continuation of the running handler: on the io thread it goes to
+        // the thread's private queue (asio::post would mark it a fork, take the scheduler's lock
+        // and interrupt the reactor: one epoll_ctl per operation that finished at once).
         void post(Args&&... args) override {
             work_executor w = std::move(work);
-            boost::asio::post(w, invoker{std::move(h), w, std::make_tuple(std::move(args)...)});
+            boost::asio::execution::execute(
+                boost::asio::prefer(w, boost::asio::execution::blocking.never,
+                                    boost::asio::execution::relationship.continuation),
+                invoker{std::move(h), w, std::make_tuple(std::move(args)...)});
         }
 
         // Holds the work until the handler has run.
