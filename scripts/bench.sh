@@ -18,6 +18,8 @@ dir="$root/build/bench"
 mkdir -p "$root/build"
 configure_and_build "$dir" --target lifeline_benchmarks \
   -DCMAKE_BUILD_TYPE=Release -DLIFELINE_BUILD_BENCHMARKS=ON -DLIFELINE_BUILD_EXAMPLES=OFF
+# The chaos test prints the darkness figure (lifeline dark while a raw-driver probe was not).
+cmake --build "$dir" --target it_chaos -j "$jobs" >>"$dir.build.log" 2>&1 || { tail -n 40 "$dir.build.log"; exit 1; }
 
 with_server="$dir/tests/support/lifeline_with_server"
 results="$dir/results"
@@ -41,9 +43,16 @@ for b in roundtrip throughput health recovery detection outage async; do
   grep -E '^(#|figure|not_measured|reported) ' "$results/$b.log" || true
 done
 
+echo "== chaos (30 s; the full test runs 60 s)"
+echo "# chaos starting; load average $(cut -d' ' -f1-3 /proc/loadavg)" >"$results/chaos.log"
+if ! LIFELINE_CHAOS_SECONDS=30 "$with_server" -- "$dir/tests/integration/it_chaos" "[chaos]" >>"$results/chaos.log" 2>&1; then
+  echo "chaos FAILED:"; grep -E '^(chaos|figure)|FAILED' "$results/chaos.log" | tail -n 20; status=1
+fi
+grep -E '^(figure|not_measured) ' "$results/chaos.log" || true
+
 echo
 echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores)"
-cat "$results"/{roundtrip,throughput,health,recovery,detection,outage,async}.log 2>/dev/null |
+cat "$results"/{roundtrip,throughput,health,recovery,detection,outage,async,chaos}.log 2>/dev/null |
   grep -E '^(figure|not_measured|reported) ' | tee "$results/figures.txt"
 echo "ok: $(grep -c ' ok$' "$results/figures.txt" || true)  miss: $(grep -c ' miss$' "$results/figures.txt" || true)  not measured: $(grep -c '^not_measured' "$results/figures.txt" || true)  reported (no target): $(grep -c '^reported' "$results/figures.txt" || true)"
 exit "$status"

@@ -4,8 +4,9 @@
 # Both README commands (scripts/test.sh, scripts/demo.sh) call it first.
 set -euo pipefail
 
+# galera-4 and rsync: the Galera cluster of the failover tests (wsrep provider, rsync SST).
 packages=(libmariadb-dev libmysqlcppconn-dev libboost-dev libspdlog-dev catch2 libbenchmark-dev
-          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client cmake g++ pkg-config)
+          libcli11-dev nlohmann-json3-dev mariadb-server mariadb-client galera-4 rsync cmake g++ pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -194,7 +194,7 @@ private:
     R nothrow(std::error_code& ec, diagnostics& diag, F&& f) noexcept {
         R out{};
         ec.clear();
-        diag = diagnostics{};
+        diag.clear();
         if (core_.busy()) {
             ec = make_error_code(errc::operation_in_progress);
             diag.client_message = "called from inside another operation of the same connection (a transaction function, "

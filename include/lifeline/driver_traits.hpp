@@ -13,6 +13,10 @@
 //   static bool is_open(const session_type&) noexcept;
 //   static native_handle native(session_type&) noexcept;
 //   static int socket_fd(const session_type&) noexcept;   // -1 if the driver hides its socket
+//           // The watchdog shutdown()s and the probe poll()s it: it must stay this session's socket
+//           // for the session's whole life. Return the session's OWN descriptor (a dup taken at
+//           // connect, closed in close()), never the driver's number, which the driver may close
+//           // and the process may hand to another connection (see detail/socket_ref.hpp).
 //   static bool ping(session_type&, diagnostics& out);
 //   static bool execute(session_type&, std::string_view sql, result* out, diagnostics& out);
 //           // records in out.where the phase of a failure: send / read_result / fetch
@@ -21,6 +25,8 @@
 //           // false + diagnostics if it failed (C API: mysql_errno() after f returns; JDBC: a
 //           // thrown sql::SQLException)
 //   static bool in_transaction(const session_type&) noexcept;
+//           // conservative: true if a transaction is open, if autocommit is off (the next
+//           // statement opens one) or if the adapter cannot tell
 //   static bool reconnect_option_enabled(session_type&) noexcept;   // must always be false
 //   static bool untracked_state_changed(session_type&) noexcept;    // session_track_state_change
 //   static std::uint64_t connection_id(session_type&) noexcept;

@@ -168,6 +168,13 @@ inline const std::error_category& client_category() noexcept {
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
+namespace detail::code {
+// Numbers lifeline itself reports or recognises outside the classification table.
+inline constexpr unsigned cr_server_lost = 2013;     // what a socket lifeline shut down looks like
+inline constexpr unsigned er_no_such_thread = 1094;  // KILL of a session that has already ended
+inline constexpr unsigned er_server_shutdown = 1053; // the server is going away: nobody will serve
+}  // namespace detail::code
+
 // The driver's error number as an error_code: client codes (2000-2999, and MariaDB Connector/C's
 // 5000-5999) in client_category, everything else in server_category; 0 means no error.
 inline std::error_code make_driver_error_code(unsigned code) noexcept {
@@ -183,6 +190,16 @@ struct diagnostics {
     std::string driver;          // which adapter saw it, e.g. "capi", "jdbc"
     phase where = phase::read_result;
     unsigned code = 0;           // the driver's error number, 0 if none
+
+    // Back to "nothing said", keeping the strings' buffers (cheaper than assigning a new one).
+    void clear() noexcept {
+        server_message.clear();
+        client_message.clear();
+        sqlstate.clear();
+        driver.clear();
+        where = phase::read_result;
+        code = 0;
+    }
 };
 
 // Thrown by lifeline's throwing overloads. Copies never throw (the payload is shared), as an

@@ -74,6 +74,14 @@ struct health_policy {
     // Zero-round-trip poll() of the socket before every use. Read by the caller, which passes
     // socket_status::unknown to before_use() when it is off.
     bool socket_check = true;
+    // A socket that completed a round trip less than this ago is not polled again (one system
+    // call saved per statement in a burst on one connection). Within it, a server that closed the
+    // connection in between is found by the statement itself (2013; an idempotent statement is
+    // retried, a write reports an unknown outcome, or is verified) instead of before it. 0 polls
+    // before every use. The same holds for connection::ready() and a pool's validation on borrow:
+    // a connection returned and borrowed again within it is handed out without a poll. HikariCP
+    // skips its (round-trip) validation for 500 ms the same way.
+    duration probe_bypass = std::chrono::microseconds(50);
     // Recycle after this age (HikariCP's maxLifetime default); 0 disables.
     duration max_lifetime = std::chrono::minutes(30);
     // Each connection's lifetime is max_lifetime shortened by up to this fraction (HikariCP: 2.5 %).
@@ -84,6 +92,7 @@ struct health_policy {
     // Empty if usable; else each problem, naming the field and the fix ("...; " separated).
     std::string validate() const {
         std::string why;
+        if (probe_bypass.count() < 0) why += "health_policy.probe_bypass must be >= 0 (e.g. 50us; 0 polls every time); ";
         if (ping_after_idle.count() < 0)
             why += "health_policy.ping_after_idle must be >= 0 (e.g. 1s; duration::max() never pings); ";
         if (max_lifetime.count() < 0) why += "health_policy.max_lifetime must be >= 0 (e.g. 30min; 0 disables); ";

@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <system_error>
@@ -115,6 +116,14 @@ struct pool_stats {
     std::uint64_t reset_failures = 0;         // ... that could not be reset and were closed
 };
 
+namespace detail {
+// The pool's counters, each its own atomic (read together only roughly consistently).
+struct pool_counters {
+    std::atomic<std::uint64_t> created{0}, closed{0}, broken{0}, retries{0}, connect_failures{0}, borrows{0},
+        exhausted{0}, leaks{0}, resets{0}, rolled_back_on_return{0}, reset_failures{0};
+};
+}  // namespace detail
+
 template <class Driver, class Policy = default_policy>
 class pool {
 public:
@@ -125,15 +134,19 @@ public:
     using time_point = std::chrono::steady_clock::time_point;
 
 private:
+    // One per possible connection (max_size of them, allocated once: indices stay valid, so the
+    // lock-free idle stack below never reads freed memory). `conn` belongs to whoever holds the
+    // slot (a borrower, the housekeeper, or the idle stack); the rest is read by the housekeeper.
     struct slot {
         std::unique_ptr<connection_type> conn;
-        time_point idle_since{}, borrowed_at{};
-        const char* where = nullptr;
-        std::uint64_t borrow_id = 0;
-        std::uint64_t retries_seen = 0;  // conn->stats().retries already added to the pool's count
-        bool in_use = false;             // reserved by a borrower (validating or handed out)
-        bool handed_out = false;         // the borrower holds it: leak clock running
-        bool leak_reported = false;
+        std::atomic<std::uint32_t> next{0};        // idle stack link: index + 1, 0 = bottom
+        std::atomic<bool> handed_out{false};       // the borrower holds it: leak clock running
+        std::atomic<bool> leak_reported{false};
+        std::atomic<std::int64_t> borrowed_at{0};  // steady ns
+        std::atomic<std::int64_t> idle_since{0};   // steady ns
+        std::atomic<const char*> where{nullptr};
+        std::atomic<std::uint64_t> borrow_id{0};
+        std::uint64_t retries_seen = 0;            // conn->stats().retries already counted (holder only)
     };
 
 public:
@@ -158,7 +171,7 @@ public:
         connection_type& operator*() const noexcept { return *slot_->conn; }
         connection_type* get() const noexcept { return slot_ ? slot_->conn.get() : nullptr; }
         explicit operator bool() const noexcept { return slot_ != nullptr; }
-        const char* where() const noexcept { return slot_ ? slot_->where : nullptr; }
+        const char* where() const noexcept { return slot_ ? slot_->where.load(std::memory_order_relaxed) : nullptr; }
 
         // Returns the connection now.
         void reset() noexcept {
@@ -166,8 +179,7 @@ public:
             pool_ = nullptr;
             slot_ = nullptr;
         }
-        // Closes the connection instead of reusing it (e.g. after abandoning an open transaction:
-        // the next borrower must not inherit it).
+        // Closes the connection instead of reusing it.
         void discard() noexcept {
             if (slot_) pool_->give_back(*slot_, true);
             pool_ = nullptr;
@@ -201,8 +213,9 @@ public:
             d.client_message = why;
             throw error(make_error_code(errc::invalid_option), std::move(d));
         }
-        slots_.reserve(popts_.max_size);
-        idle_.reserve(popts_.max_size);
+        slots_ = std::make_unique<slot[]>(popts_.max_size);
+        free_.reserve(popts_.max_size);
+        for (std::size_t i = popts_.max_size; i-- > 0;) free_.push_back(static_cast<std::uint32_t>(i));
         if (popts_.housekeeping_interval.count() > 0) housekeeper_ = std::thread([this] { housekeep(); });
     }
 
@@ -228,7 +241,7 @@ public:
         std::error_code ec;
         diagnostics diag;
         pooled p = borrow(timeout, ec, diag, where);
-        if (ec) throw error(ec, std::move(diag));
+        throw_if(ec, diag);
         return p;
     }
     // Non-throwing: an empty handle and ec set (errc::pool_exhausted: diag names the pool's state
@@ -236,7 +249,7 @@ public:
     pooled borrow(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag,
                   const char* where = nullptr) noexcept {
         ec.clear();
-        diag = diagnostics{};
+        diag.clear();
         try {
             return borrow_impl(timeout, ec, diag, where);
         } catch (const std::exception& e) {
@@ -254,25 +267,28 @@ public:
     void maintain(time_point now) {
         std::vector<std::unique_ptr<connection_type>> doomed;
         std::vector<leak_report> leaks;
-        slot* refill = nullptr;
+        std::optional<std::uint32_t> refill;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (closing_) return;
             evict_idle(now, doomed);
             if (popts_.leak_threshold.count() > 0) {
-                for (auto& s : slots_) {
-                    if (!s->handed_out || s->leak_reported || now - s->borrowed_at < popts_.leak_threshold) continue;
-                    s->leak_reported = true;
-                    ++stats_.leaks;
-                    leaks.push_back(report_of(*s, now));
+                for (std::size_t i = 0; i < popts_.max_size; ++i) {
+                    slot& s = slots_[i];
+                    if (!s.handed_out.load(std::memory_order_acquire) || s.leak_reported.load(std::memory_order_relaxed) ||
+                        now - at(s.borrowed_at) < popts_.leak_threshold)
+                        continue;
+                    s.leak_reported.store(true, std::memory_order_relaxed);
+                    ++counters_.leaks;
+                    leaks.push_back(report_of(s, now));
                 }
             }
-            if (slots_.size() < popts_.min_size && connecting_ == 0 && now >= next_connect_at_ &&
-                now >= next_refill_at_) {
-                refill = new_slot();
-                refill->in_use = true;  // not free until it is connected
+            const std::size_t live = live_.load(std::memory_order_relaxed);
+            if (live < popts_.min_size && connecting_ == 0 && now >= next_connect_at_ && now >= next_refill_at_ &&
+                !free_.empty()) {
+                refill = take_free();
                 ++connecting_;
-            } else if (slots_.size() >= popts_.min_size) {
+            } else if (live >= popts_.min_size) {
                 refill_jittered_ = false;  // full again: the outage is over for the refill too
             }
         }
@@ -287,21 +303,35 @@ public:
         std::vector<leak_report> out;
         if (popts_.leak_threshold.count() <= 0) return out;
         const auto now = std::chrono::steady_clock::now();
-        std::lock_guard<std::mutex> lock(mutex_);
-        for (auto& s : slots_)
-            if (s->handed_out && now - s->borrowed_at >= popts_.leak_threshold) out.push_back(report_of(*s, now));
+        for (std::size_t i = 0; i < popts_.max_size; ++i) {
+            const slot& s = slots_[i];
+            if (s.handed_out.load(std::memory_order_acquire) && now - at(s.borrowed_at) >= popts_.leak_threshold)
+                out.push_back(report_of(s, now));
+        }
         return out;
     }
 
     pool_stats stats() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        pool_stats s = stats_;
-        s.in_use = in_use_;
-        s.idle = idle_.size();
-        s.waiting = waiting_;
-        s.connecting = connecting_;
+        pool_stats s;
+        s.in_use = in_use_.load(std::memory_order_relaxed);
+        s.idle = idle_count_.load(std::memory_order_relaxed);
+        s.waiting = waiting_.load(std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            s.connecting = connecting_;
+        }
         s.max_size = popts_.max_size;
-        s.broken += broken_.load(std::memory_order_relaxed);
+        s.created = counters_.created;
+        s.closed = counters_.closed;
+        s.broken = counters_.broken;
+        s.retries = counters_.retries;
+        s.connect_failures = counters_.connect_failures;
+        s.borrows = counters_.borrows;
+        s.exhausted = counters_.exhausted;
+        s.leaks = counters_.leaks;
+        s.resets = counters_.resets;
+        s.rolled_back_on_return = counters_.rolled_back_on_return;
+        s.reset_failures = counters_.reset_failures;
         return s;
     }
     const pool_options& options() const noexcept { return popts_; }
@@ -318,9 +348,8 @@ private:
             if (auto& o = p_->popts_.connection_observer) o->on_retry(e);
         }
         void on_reconnect(const reconnect_event& e) override {
-            // The reasons connection::ensure_ready gives for a session found dead before use.
             if (e.cause == reconnect_cause::found_dead || e.cause == reconnect_cause::ping_failed)
-                p_->broken_.fetch_add(1, std::memory_order_relaxed);
+                p_->counters_.broken.fetch_add(1, std::memory_order_relaxed);
             if (auto& o = p_->popts_.connection_observer) o->on_reconnect(e);
         }
         void on_session_restored(const session_restored_event& e) override {
@@ -335,38 +364,81 @@ private:
         pool* p_;
     };
 
+    static std::int64_t ns(time_point t) noexcept { return t.time_since_epoch().count(); }
+    static time_point at(const std::atomic<std::int64_t>& v) noexcept {
+        return time_point(time_point::duration(v.load(std::memory_order_relaxed)));
+    }
     static std::chrono::milliseconds ms_until(time_point until, time_point now) {
         return until > now ? std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
                            : std::chrono::milliseconds(0);
     }
-
     static leak_report report_of(const slot& s, time_point now) {
-        return leak_report{s.where, std::chrono::duration_cast<std::chrono::milliseconds>(now - s.borrowed_at),
-                           s.borrow_id};
+        return leak_report{s.where.load(std::memory_order_relaxed),
+                           std::chrono::duration_cast<std::chrono::milliseconds>(now - at(s.borrowed_at)),
+                           s.borrow_id.load(std::memory_order_relaxed)};
+    }
+    std::uint32_t index_of(const slot& s) const noexcept { return static_cast<std::uint32_t>(&s - slots_.get()); }
+
+    // --- the idle stack: lock-free (a tagged Treiber stack of slot indices, LIFO: the hottest
+    // connection first). The tag in the head's upper half defeats ABA. ---------------------------
+    void push_idle(std::uint32_t i) noexcept {
+        std::uint64_t old = idle_head_.load(std::memory_order_relaxed);
+        std::uint64_t next;
+        do {
+            slots_[i].next.store(static_cast<std::uint32_t>(old), std::memory_order_relaxed);
+            next = (((old >> 32) + 1) << 32) | (i + 1);
+        } while (!idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_relaxed));
+        idle_count_.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::optional<std::uint32_t> pop_idle() noexcept {
+        std::uint64_t old = idle_head_.load(std::memory_order_seq_cst);
+        for (;;) {
+            const auto top = static_cast<std::uint32_t>(old);
+            if (top == 0) return std::nullopt;
+            const std::uint32_t below = slots_[top - 1].next.load(std::memory_order_relaxed);
+            const std::uint64_t next = (((old >> 32) + 1) << 32) | below;
+            if (idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+                idle_count_.fetch_sub(1, std::memory_order_relaxed);
+                return top - 1;
+            }
+        }
     }
 
-    // With mutex_ held.
-    slot* new_slot() {
-        slots_.push_back(std::make_unique<slot>());
-        return slots_.back().get();
+    // With mutex_ held: a slot for a new connection.
+    std::uint32_t take_free() {
+        const std::uint32_t i = free_.back();
+        free_.pop_back();
+        live_.fetch_add(1, std::memory_order_relaxed);
+        return i;
     }
-    // With mutex_ held: removes s, handing its connection to `doomed` (closed outside the lock).
-    void remove_slot(slot& s, std::vector<std::unique_ptr<connection_type>>& doomed) {
-        auto it = std::find_if(slots_.begin(), slots_.end(), [&](const auto& p) { return p.get() == &s; });
-        if (it == slots_.end()) return;
+    // With mutex_ held: the slot's connection goes to `doomed` (closed outside the lock).
+    void release_slot(std::uint32_t i, std::vector<std::unique_ptr<connection_type>>& doomed) {
+        slot& s = slots_[i];
         if (s.conn) {
             doomed.push_back(std::move(s.conn));
-            ++stats_.closed;
+            ++counters_.closed;
         }
-        idle_.erase(std::remove(idle_.begin(), idle_.end(), &s), idle_.end());
-        slots_.erase(it);
+        s.retries_seen = 0;
+        s.handed_out.store(false, std::memory_order_relaxed);
+        live_.fetch_sub(1, std::memory_order_relaxed);
+        free_.push_back(i);
     }
-    // With mutex_ held: the longest-idle connections above min_size go first.
+    // With mutex_ held: the longest-idle connections above min_size go.
     void evict_idle(time_point now, std::vector<std::unique_ptr<connection_type>>& doomed) {
         if (popts_.idle_timeout.count() <= 0) return;
-        // idle_ is a LIFO stack: its front has been idle longest.
-        while (!idle_.empty() && slots_.size() > popts_.min_size && now - idle_.front()->idle_since >= popts_.idle_timeout)
-            remove_slot(*idle_.front(), doomed);
+        std::vector<std::uint32_t> idle;  // top (hottest) first
+        while (auto i = pop_idle()) idle.push_back(*i);
+        std::size_t live = live_.load(std::memory_order_relaxed);
+        std::vector<bool> keep(idle.size(), true);
+        for (std::size_t k = idle.size(); k-- > 0;) {  // the coldest first
+            if (live <= popts_.min_size || now - at(slots_[idle[k]].idle_since) < popts_.idle_timeout) break;
+            keep[k] = false;
+            release_slot(idle[k], doomed);
+            --live;
+        }
+        for (std::size_t k = idle.size(); k-- > 0;)  // back in the same order
+            if (keep[k]) push_idle(idle[k]);
+        if (!idle.empty()) cv_.notify_all();
     }
 
     std::unique_ptr<connection_type> make_connection() {
@@ -377,13 +449,15 @@ private:
         return c;
     }
 
-    // By the slot's owner, no lock: the connection's own before-use check (socket poll, ping
-    // window, recycle, reconnect + session restore) within the time left.
-    bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag) {
+    // By the slot's holder, no lock: the connection's own before-use check (socket poll, ping
+    // window, recycle, reconnect + session restore) within the time left. One connect attempt:
+    // the pool paces connects itself (single-flight, backoff).
+    bool validate_slot(slot& s, time_point until, std::error_code& ec, diagnostics& diag,
+                       time_point now = std::chrono::steady_clock::now()) {
         if (!s.conn) s.conn = make_connection();
         for (int pass = 0; pass < 2; ++pass) {
-            auto left = std::max(ms_until(until, std::chrono::steady_clock::now()), std::chrono::milliseconds(1));
-            // One connect attempt: the pool paces connects itself (single-flight, backoff).
+            if (pass > 0) now = std::chrono::steady_clock::now();
+            auto left = std::max(ms_until(until, now), std::chrono::milliseconds(1));
             if (s.conn->ready(call_options{left, true}, ec, diag)) return true;
             if (ec == errc::transaction_lost || ec == errc::session_state_lost) {
                 // The previous borrower's loss (it was told): the next one starts on a clean session.
@@ -406,99 +480,131 @@ private:
 
     // With mutex_ held, after a validation or connect that produced nothing.
     void note_connect_failure(const std::error_code& ec, const diagnostics& diag, time_point now) {
-        ++stats_.connect_failures;
+        ++counters_.connect_failures;
         // Keep the most telling error: a driver's verdict beats "deadline exceeded" or "circuit
         // open", which only say that lifeline stopped trying.
         if (diag.code != 0 || !last_error_) {
             last_error_ = diag.code != 0 ? make_driver_error_code(diag.code) : ec;
             last_diag_ = diag;
         }
-        outage_ = true;
+        outage_.store(true, std::memory_order_release);
         refill_jittered_ = true;
         next_connect_at_ = now + std::chrono::duration_cast<time_point::duration>(backoff_.next());
     }
     // With mutex_ held, after a connection was (re)opened or validated by a connect token holder.
     void note_connect_success(time_point now) {
-        outage_ = false;
+        outage_.store(false, std::memory_order_release);
         backoff_.reset();
         next_connect_at_ = now;
         last_error_.clear();
         last_diag_ = diagnostics{};
     }
 
+    pooled hand_out(slot& s, const char* where, time_point now = std::chrono::steady_clock::now()) {
+        s.leak_reported.store(false, std::memory_order_relaxed);
+        s.borrowed_at.store(ns(now), std::memory_order_relaxed);
+        s.where.store(where, std::memory_order_relaxed);
+        s.borrow_id.store(++counters_.borrows, std::memory_order_relaxed);
+        s.handed_out.store(true, std::memory_order_release);
+        return pooled(this, &s);
+    }
+
     pooled borrow_impl(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag, const char* where) {
         const auto start = std::chrono::steady_clock::now();
         const auto until = start + timeout;
+        // The hot path takes no lock: a validated idle connection, when connects are not gated.
+        if (!outage_.load(std::memory_order_acquire)) {
+            if (auto i = pop_idle()) {
+                slot& s = slots_[*i];
+                in_use_.fetch_add(1, std::memory_order_relaxed);
+                bool ok = false;
+                try {
+                    ok = validate_slot(s, until, ec, diag, start);
+                } catch (...) {
+                    fail_slot(*i, false, ec, diag);
+                    throw;
+                }
+                counters_.retries += take_retries(s);
+                if (ok) return hand_out(s, where, start);
+                fail_slot(*i, false, ec, diag);
+                ec.clear();
+                diag = diagnostics{};
+            }
+        }
+        return borrow_slow(until, timeout, ec, diag, where);
+    }
+
+    // A validation by `i`'s holder failed: the slot is given up (with mutex_: the pool's outage
+    // bookkeeping and the free list).
+    void fail_slot(std::uint32_t i, bool token, const std::error_code& ec, const diagnostics& diag) {
+        std::vector<std::unique_ptr<connection_type>> doomed;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (token) --connecting_;
+            note_connect_failure(ec, diag, std::chrono::steady_clock::now());
+            in_use_.fetch_sub(1, std::memory_order_relaxed);
+            release_slot(i, doomed);
+        }
+        cv_.notify_all();  // the gate is free; waiters recompute their wake-up
+    }
+
+    pooled borrow_slow(time_point until, std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag,
+                       const char* where) {
         std::unique_lock<std::mutex> lock(mutex_);
-        ++waiting_;
+        waiting_.fetch_add(1, std::memory_order_seq_cst);
         // The deadline is checked before every pass but the first, so a failing connect is never
         // retried past it, while borrow(0ms) can still take an idle connection.
         for (bool first = true;; first = false) {
             if (closing_) {
-                --waiting_;
+                waiting_.fetch_sub(1, std::memory_order_relaxed);
                 ec = make_error_code(errc::not_connected);
                 diag.client_message = "the pool is shutting down";
                 return {};
             }
             const auto now = std::chrono::steady_clock::now();
             if (!first && now >= until) return give_up_borrow(timeout, ec, diag);
+            const bool outage = outage_.load(std::memory_order_relaxed);
             const bool may_connect = connecting_ == 0 && now >= next_connect_at_;
-            slot* s = nullptr;
+            std::optional<std::uint32_t> i;
             bool token = false;  // this borrow is the pool's one connect in flight
-            if (!idle_.empty() && (!outage_ || may_connect)) {
-                s = idle_.back();  // LIFO: the hottest connection, least likely to need a ping
-                idle_.pop_back();
-                token = outage_;  // in an outage its validation may well connect: single-flight
-            } else if (slots_.size() < popts_.max_size && may_connect) {
-                s = new_slot();
-                token = true;  // new connections are opened one at a time
+            bool fresh = false;
+            if (!outage || may_connect) {
+                i = pop_idle();   // LIFO: the hottest connection, least likely to need a ping
+                token = i && outage;  // in an outage its validation may well connect: single-flight
             }
-            if (s) {
-                const bool fresh = !s->conn;
-                s->in_use = true;
-                ++in_use_;
-                --waiting_;
+            if (!i && live_.load(std::memory_order_relaxed) < popts_.max_size && may_connect && !free_.empty()) {
+                i = take_free();
+                token = fresh = true;  // new connections are opened one at a time
+            }
+            if (i) {
+                slot& s = slots_[*i];
+                in_use_.fetch_add(1, std::memory_order_relaxed);
+                waiting_.fetch_sub(1, std::memory_order_relaxed);
                 if (token) ++connecting_;
                 lock.unlock();
                 bool ok = false;
-                std::uint64_t retries = 0;
                 try {
-                    ok = validate_slot(*s, until, ec, diag);
-                    retries = take_retries(*s);
+                    ok = validate_slot(s, until, ec, diag);
                 } catch (...) {
-                    lock.lock();
-                    if (token) --connecting_;
-                    --in_use_;
-                    std::vector<std::unique_ptr<connection_type>> doomed;
-                    remove_slot(*s, doomed);
-                    cv_.notify_all();
-                    lock.unlock();
+                    fail_slot(*i, token, ec, diag);
                     throw;
                 }
-                lock.lock();
-                stats_.retries += retries;
-                if (token) --connecting_;
-                const auto after = std::chrono::steady_clock::now();
+                counters_.retries += take_retries(s);
                 if (ok) {
-                    if (fresh) ++stats_.created;
-                    if (token || fresh) note_connect_success(after);
-                    s->handed_out = true;
-                    s->leak_reported = false;
-                    s->borrowed_at = after;
-                    s->where = where;
-                    s->borrow_id = ++stats_.borrows;
-                    if (token) cv_.notify_all();  // the gate is open again
-                    return pooled(this, s);
+                    if (fresh) ++counters_.created;
+                    if (token) {
+                        {
+                            std::lock_guard<std::mutex> relock(mutex_);
+                            --connecting_;
+                            note_connect_success(std::chrono::steady_clock::now());
+                        }
+                        cv_.notify_all();  // the gate is open again
+                    }
+                    return hand_out(s, where);
                 }
-                note_connect_failure(ec, diag, after);
-                --in_use_;
-                std::vector<std::unique_ptr<connection_type>> doomed;
-                remove_slot(*s, doomed);
-                ++waiting_;
-                lock.unlock();
-                cv_.notify_all();  // the gate is free; waiters recompute their wake-up
-                doomed.clear();
+                fail_slot(*i, token, ec, diag);
                 lock.lock();
+                waiting_.fetch_add(1, std::memory_order_seq_cst);
                 ec.clear();
                 diag = diagnostics{};
                 continue;
@@ -512,24 +618,24 @@ private:
 
     // With mutex_ held: the borrow ends with errc::pool_exhausted.
     pooled give_up_borrow(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag) {
-        --waiting_;
-        ++stats_.exhausted;
+        waiting_.fetch_sub(1, std::memory_order_relaxed);
+        ++counters_.exhausted;
         fill_exhausted(timeout, ec, diag);
-        if (!idle_.empty()) cv_.notify_one();  // pass on a wake-up this thread may have taken
+        if (idle_count_.load(std::memory_order_relaxed) > 0) cv_.notify_one();  // pass on a wake-up it may have taken
         return {};
     }
 
     // With mutex_ held.
     void fill_exhausted(std::chrono::milliseconds timeout, std::error_code& ec, diagnostics& diag) const {
         ec = make_error_code(errc::pool_exhausted);
-        diag = diagnostics{};
+        diag.clear();
         diag.where = phase::connect;
         diag.code = last_diag_.code;
         diag.sqlstate = last_diag_.sqlstate;
         diag.driver = last_diag_.driver;
         std::string m = "no connection within " + std::to_string(timeout.count()) +
-                        " ms: in_use=" + std::to_string(in_use_) + " idle=" + std::to_string(idle_.size()) +
-                        " waiting=" + std::to_string(waiting_) + " connecting=" + std::to_string(connecting_) +
+                        " ms: in_use=" + std::to_string(in_use_.load()) + " idle=" + std::to_string(idle_count_.load()) +
+                        " waiting=" + std::to_string(waiting_.load()) + " connecting=" + std::to_string(connecting_) +
                         " max=" + std::to_string(popts_.max_size) + "; last connect error: ";
         if (last_error_) {
             m += last_error_.message();
@@ -546,44 +652,44 @@ private:
     // a session the borrower changed (SET, USE, user variables, temporary tables, locks, an open
     // transaction, a run() callable) is reset with COM_RESET_CONNECTION and the registered session
     // replayed, under reset_timeout; if that fails it is closed (the next borrow reconnects). An
-    // unchanged session costs nothing here.
+    // unchanged session costs nothing here, and a healthy return takes no lock.
     void give_back(slot& s, bool discard) noexcept {
-        const std::uint64_t retries = take_retries(s);
-        bool open = s.conn && s.conn->is_open();
-        bool reset = false, rolled_back = false, reset_failed = false;
+        counters_.retries += take_retries(s);
+        const bool open = s.conn && s.conn->is_open();
         if (open && !discard && s.conn->dirty()) {
-            rolled_back = s.conn->in_transaction();
+            const bool in_txn = s.conn->in_transaction();
             diagnostics d;
-            reset = true;
-            if (!s.conn->reset_if_dirty(call_options{popts_.reset_timeout}, d)) reset_failed = true;
-        } else if (open && discard) {
-            s.conn->close();
+            ++counters_.resets;
+            if (in_txn) ++counters_.rolled_back_on_return;
+            if (!s.conn->reset_if_dirty(call_options{popts_.reset_timeout}, d)) ++counters_.reset_failures;
         }
-        std::vector<std::unique_ptr<connection_type>> doomed;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stats_.retries += retries;
-            if (reset) ++stats_.resets;
-            if (rolled_back) ++stats_.rolled_back_on_return;
-            if (reset_failed) ++stats_.reset_failures;
-            s.in_use = false;
-            s.handed_out = false;
-            s.where = nullptr;
-            --in_use_;
-            if (!open) ++stats_.broken;  // its last operation broke it and could not reconnect
-            if (discard || closing_) {
-                remove_slot(s, doomed);
-            } else {
-                // A closed one stays: the next borrower's validation reconnects it in place.
-                s.idle_since = std::chrono::steady_clock::now();
-                idle_.push_back(&s);
+        if (!open) ++counters_.broken;  // its last operation broke it and could not reconnect
+        s.where.store(nullptr, std::memory_order_relaxed);
+        s.handed_out.store(false, std::memory_order_release);
+        const std::uint32_t i = index_of(s);
+        if (discard || closing_.load(std::memory_order_acquire)) {
+            std::vector<std::unique_ptr<connection_type>> doomed;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                in_use_.fetch_sub(1, std::memory_order_relaxed);
+                release_slot(i, doomed);
             }
+            cv_.notify_all();
+            return;
         }
-        cv_.notify_one();
+        // A closed one stays: the next borrower's validation reconnects it in place.
+        s.idle_since.store(ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
+        in_use_.fetch_sub(1, std::memory_order_relaxed);
+        push_idle(i);
+        if (waiting_.load(std::memory_order_seq_cst) > 0) {
+            std::lock_guard<std::mutex> lock(mutex_);  // orders the wake-up after the waiter's check
+            cv_.notify_one();
+        }
     }
 
     // By the housekeeper: opens one connection towards min_size.
-    void refill_one(slot& s) {
+    void refill_one(std::uint32_t i) {
+        slot& s = slots_[i];
         std::error_code ec;
         diagnostics diag;
         bool ok = false;
@@ -594,19 +700,17 @@ private:
             ec = make_error_code(errc::internal_error);
             diag.client_message = e.what();
         }
-        const std::uint64_t retries = take_retries(s);
+        counters_.retries += take_retries(s);
         std::vector<std::unique_ptr<connection_type>> doomed;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             --connecting_;
-            stats_.retries += retries;
             const auto now = std::chrono::steady_clock::now();
             if (ok) {
-                ++stats_.created;
+                ++counters_.created;
                 note_connect_success(now);
-                s.in_use = false;
-                s.idle_since = now;
-                idle_.push_back(&s);
+                s.idle_since.store(ns(now), std::memory_order_relaxed);
+                push_idle(i);
                 // After an outage the next one waits a random while: no burst at a recovering server.
                 const auto j = popts_.refill_jitter.count();
                 const auto delay = refill_jittered_ && j > 0
@@ -615,7 +719,7 @@ private:
                 next_refill_at_ = now + delay;
             } else {
                 note_connect_failure(ec, diag, now);
-                remove_slot(s, doomed);
+                release_slot(i, doomed);
             }
         }
         cv_.notify_all();
@@ -625,12 +729,12 @@ private:
         std::unique_lock<std::mutex> lock(mutex_);
         while (!closing_) {
             auto wake = std::chrono::steady_clock::now() + popts_.housekeeping_interval;
-            if (slots_.size() < popts_.min_size && connecting_ == 0) {
+            if (live_.load(std::memory_order_relaxed) < popts_.min_size && connecting_ == 0) {
                 // Refilling: come back when the next connect is allowed, not a full interval later.
                 const auto next = std::max(next_refill_at_, next_connect_at_);
                 wake = std::min(wake, std::max(next, std::chrono::steady_clock::now() + std::chrono::milliseconds(1)));
             }
-            house_cv_.wait_until(lock, wake, [&] { return closing_; });
+            house_cv_.wait_until(lock, wake, [&] { return closing_.load(); });
             if (closing_) break;
             lock.unlock();
             try {
@@ -648,23 +752,29 @@ private:
     const session_spec spec_;
     const clock_type clock_;
 
+    std::unique_ptr<slot[]> slots_;                 // max_size slots, never reallocated
+    std::atomic<std::uint64_t> idle_head_{0};       // the lock-free idle stack (tag << 32 | index + 1)
+    std::atomic<std::size_t> idle_count_{0};
+    std::atomic<std::size_t> live_{0};              // slots holding a connection (or being opened)
+    std::atomic<std::size_t> in_use_{0};            // handed out, or being validated for a borrower
+    std::atomic<std::size_t> waiting_{0};           // borrowers on the slow path
+    std::atomic<bool> outage_{false};               // the last connect failed: connects are single-flight
+    detail::pool_counters counters_;
+
+    // The slow path's state, under mutex_.
     mutable std::mutex mutex_;
     std::condition_variable cv_;        // borrowers: a connection came back, the gate opened
     std::condition_variable house_cv_;  // the housekeeper: shutting down
-    std::vector<std::unique_ptr<slot>> slots_;
-    std::vector<slot*> idle_;  // LIFO
-    std::size_t in_use_ = 0, waiting_ = 0, connecting_ = 0;
-    bool outage_ = false;           // the last connect failed: connects are single-flight
+    std::vector<std::uint32_t> free_;   // slots with no connection
+    std::size_t connecting_ = 0;
     bool refill_jittered_ = false;  // the refill after an outage is spread out
-    bool closing_ = false;
+    std::atomic<bool> closing_{false};
     time_point next_connect_at_{};  // backoff between failed connects
     time_point next_refill_at_{};
     backoff backoff_;
     std::mt19937_64 rng_;
     std::error_code last_error_;
     diagnostics last_diag_;
-    pool_stats stats_;
-    std::atomic<std::uint64_t> broken_{0};  // from the observer, on the connections' threads
     std::shared_ptr<slot_observer> observer_;
     std::thread housekeeper_;  // last: started once everything else exists
 };

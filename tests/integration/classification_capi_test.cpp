@@ -638,6 +638,8 @@ TEST_CASE("C API adapter: a null handle is out of memory; error 0 passes through
     CHECK(null_report.diag.code == 2008);
     CHECK(null_report.what.connection == connection_state::broken);
     CHECK(null_report.what.statement == outcome::not_executed);
+    CHECK(null_report.diag.server_message.empty());  // lifeline's words, not the server's
+    CHECK_THAT(null_report.diag.client_message, Catch::Contains("mysql_init returned nullptr"));
 
     // A handle without an error (mysql_errno 0): diagnostics say so, the classifier assumes the
     // worst, and report() never yields the "no error" error_code.
@@ -647,6 +649,8 @@ TEST_CASE("C API adapter: a null handle is out of memory; error 0 passes through
     const auto r = lifeline::capi::report(m.get(), phase::read_result, no_transaction);
     CHECK(r.diag.code == 2000);
     CHECK(r.diag.sqlstate == "HY000");
+    CHECK(r.diag.server_message.empty());  // the driver said nothing; lifeline says so in its own field
+    CHECK_THAT(r.diag.client_message, Catch::Contains("without an error number"));
     CHECK(static_cast<bool>(r.code));
     CHECK(r.what == worst);
     CHECK(r.what.connection == connection_state::broken);

@@ -17,6 +17,9 @@ struct fake_policy : default_policy {
     using clock_type = manual_clock;  // copies share one timeline
     fake_policy() {
         health.ping_after_idle = std::chrono::seconds(1);
+        // The manual clock does not move between calls: without this every session would count as
+        // just used and skip the socket probe (its own test turns it back on).
+        health.probe_bypass = duration::zero();
         retry.deadline = std::chrono::seconds(10);
         retry.max_attempts = 4;
         budget.min_retries_per_second = 1000;  // tests exercise the budget explicitly

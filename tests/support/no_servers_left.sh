@@ -2,6 +2,8 @@
 # ctest FIXTURES_CLEANUP for integration tests: fails (and cleans up) if any mariadbd that the
 # harness started for this build tree (datadir under a lifeline-mariadb-* directory whose owner
 # file names $1) is still running. Servers of other build trees running at the same time are left alone.
+# The nodes of replicated_topology / galera_cluster live in <lifeline-mariadb-topology|galera-*>/nodeN
+# directories with their own owner files, so they are judged the same way.
 set -u
 owner=${1:?usage: no_servers_left.sh <build dir>}
 left=0

@@ -38,6 +38,9 @@ struct coro_policy : default_policy {
         backoff.max = std::chrono::milliseconds(4);
         budget.min_retries_per_second = 1000;
         breaker.failure_threshold = 1000;
+        // The fake server closes sockets between two calls microseconds apart: always probe (as
+        // fake_fixture.hpp does for the blocking connection).
+        health.probe_bypass = duration::zero();
     }
 };
 using adb = async_connection<fake_async, coro_policy>;

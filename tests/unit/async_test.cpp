@@ -37,6 +37,9 @@ struct async_policy : default_policy {
         backoff.initial = std::chrono::milliseconds(1);
         backoff.max = std::chrono::milliseconds(4);
         breaker.failure_threshold = 1000;
+        // The fake server closes sockets between two calls microseconds apart: always probe (as
+        // fake_fixture.hpp does for the blocking connection).
+        health.probe_bypass = duration::zero();
     }
 };
 

@@ -153,11 +153,30 @@ TEST_CASE("engine: an open session is probed; alive and hot -> attempt with zero
     harness h;
     h.state.open = true;
     h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 1ms;  // past the probe bypass
     auto e = h.op(write_spec());
     auto a = e.start(h.now);
     REQUIRE(a.type == action_type::probe);
     a = e.resume(probed{socket_status::alive}, h.now);
     CHECK(a.type == action_type::attempt);
+}
+
+TEST_CASE("engine: a session that completed a round trip within probe_bypass is not polled again", "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 10us;
+    auto e = h.op(write_spec());
+    CHECK(e.start(h.now).type == action_type::attempt);  // no probe: it was healthy 10 µs ago
+    h.now += 100us;
+    auto later = h.op(write_spec());
+    CHECK(later.start(h.now).type == action_type::probe);
+    // ready() (and so a pool's validation) the same way.
+    h.state.health.on_used(h.now);
+    operation_spec check;
+    check.sends = false;
+    auto ready = h.op(check);
+    CHECK(ready.start(h.now).type == action_type::done);
 }
 
 TEST_CASE("engine: idle past the window -> ping; a failed ping -> connect; dead socket -> connect", "[unit][safety]") {

@@ -51,7 +51,7 @@ bool read_dsn(const std::string& dsn, lifeline::connect_options& out, std::strin
     std::error_code ec;
     lifeline::diagnostics d;
     out = lifeline::parse_dsn(dsn, ec, d);
-    if (ec) why = d.client_message;
+    if (ec) why = "invalid DSN: " + d.client_message;
     return !ec;
 }
 

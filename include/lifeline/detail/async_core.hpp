@@ -169,8 +169,9 @@ public:
         decl_ = std::move(decl);
         stmt_handler_ = std::move(h);
         res_ = result{};
-        const operation_spec spec{true, decl_.idempotent(), decl_.can_verify(), false, sql_.size(),
-                                  acknowledges_transaction_loss(sql_), fail_fast(co)};
+        fx_ = effects_of(sql_);
+        const operation_spec spec{true, decl_.idempotent(), decl_.can_verify(), false, sql_.size(), fx_.acknowledges_loss,
+                                  fail_fast(co)};
         begin_op();
         op_.emplace(policy_, state_, *breaker_, *monitor_, gate(co.deadline), budget_.get(), spec);
         act_ = op_->start(clock_.now());
@@ -581,7 +582,7 @@ private:
     void on_kill() {
         killed e;
         e.ok = io_ok_;
-        if (!e.ok && !io_cut_ && io_diag_.code == 1094) e.ok = true;  // ER_NO_SUCH_THREAD: it ended meanwhile
+        if (!e.ok && !io_cut_ && io_diag_.code == code::er_no_such_thread) e.ok = true;  // it ended meanwhile
         if (!e.ok) {
             e.diag = io_diag_;
             e.connection_lost = io_cut_ || broken(io_diag_);
@@ -613,7 +614,7 @@ private:
         attempt_started_ = true;
         res_.rows.clear();
         res_.columns.clear();
-        if (changes_session(sql_)) dirty_ = true;
+        if (fx_.changes_session) dirty_ = true;
         in_txn_before_ = session_.in_transaction();
         io_sql(sql_, &res_, act_.bound, &async_core::on_attempt, "the statement");
     }
@@ -625,7 +626,7 @@ private:
         e.nothing_ran = io_unsent_;
         e.open_after = session_.is_open();
         if (e.open_after) e.in_txn_after = session_.in_transaction();
-        e.lock_uncertain = may_release_locks(sql_);
+        e.lock_uncertain = fx_.may_release_locks;
         if (e.ok) {
             if (spec_.guard_untracked_state) e.untracked_change = session_.untracked_state_changed();
             dirty_ = dirty_ || session_.session_changed();
@@ -1127,7 +1128,7 @@ private:
 
     diagnostics cut_account(phase where) const {
         diagnostics d;
-        d.code = 2013;  // what the driver reports for a session lost mid-statement
+        d.code = code::cr_server_lost;  // what the driver reports for a session lost mid-statement
         d.sqlstate = "HY000";
         d.where = where;
         d.client_message = "lifeline's deadline cut " + std::string(io_what_) + " (the session was closed)";
@@ -1228,6 +1229,7 @@ private:
     std::optional<transaction_engine<Policy>> tx_;
     next_action act_;
     std::string sql_;
+    statement_effects fx_;  // what the statement's text says (sql_text.hpp)
     async_declaration decl_;
     result res_, aux_;
     std::string q_;

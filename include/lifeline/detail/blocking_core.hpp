@@ -79,13 +79,14 @@ public:
     // --- operations (each returns its error; diag and the result are filled) -----------------------
     std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
                               result& r) {
-        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(),
-                                  acknowledges_transaction_loss(sql), fail_fast(co)};
+        const statement_effects fx = effects_of(sql);
+        const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), fx.acknowledges_loss,
+                                  fail_fast(co)};
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
             r.rows.clear();
             r.columns.clear();
-            if (changes_session(sql)) io_.mark_dirty();
-            e.lock_uncertain = may_release_locks(sql);
+            if (fx.changes_session) io_.mark_dirty();
+            e.lock_uncertain = fx.may_release_locks;
             return traits::execute(io_.session(), sql, &r, e.diag);
         });
     }
@@ -192,8 +193,12 @@ private:
 
     retry_gate gate(std::chrono::milliseconds d) {
         const auto limit = d.count() > 0 ? d : policy_.retry.deadline;
-        return retry_gate(policy_.retry.max_attempts, deadline::after(limit, clock_.now()), budget_.get(), backoff_);
+        return retry_gate(policy_.retry.max_attempts, deadline::after(limit, now()), budget_.get(), backoff_);
     }
+
+    // The clock is read once per step that takes time; instant steps (the socket probe, a
+    // successful round trip's bookkeeping) reuse the last reading.
+    steady_time now() { return last_now_ = clock_.now(); }
 
     // Runs one operation: the engine decides, this loop executes.
     template <class Attempt>
@@ -202,26 +207,30 @@ private:
         ++stats_.operations;
         state_.guard_untracked_state = spec_.guard_untracked_state;
         operation_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(co.deadline), budget_.get(), spec);
-        next_action a = e.start(clock_.now());
+        next_action a = e.start(last_now_);
         for (;;) {
             sync();
             switch (a.type) {
             case action_type::attempt:
                 ++stats_.attempts;
                 if (observer_) observer_->on_attempt(attempt_event{endpoint_, sql, e.attempts()});
-                a = e.resume(io_.attempt(a.bound, spec.black_box, spec_.guard_untracked_state && !sql.empty(), attempt),
-                             clock_.now());
+            {
+                attempted done = io_.attempt(a.bound, spec.black_box, spec_.guard_untracked_state && !sql.empty(), attempt);
+                a = e.resume(done, done.ok ? last_now_ : now());
                 break;
+            }
             case action_type::verify:
                 ++stats_.verifications;
-                a = e.resume(io_.verify(a.bound, [&](native_handle h) { return decl.verify(h); }), clock_.now());
+                a = e.resume(io_.verify(a.bound, [&](native_handle h) { return decl.verify(h); }), now());
                 break;
             case action_type::done:
                 sync();
                 r.attempts = e.attempts();
                 r.verified = e.verified_applied();
-                diag = e.diag();
-                if (a.ec) give_up(sql, e.attempts(), a.ec, diag, e.why());
+                if (a.ec) {
+                    diag = e.diag();
+                    give_up(sql, e.attempts(), a.ec, diag, e.why());
+                }
                 return a.ec;
             default:
                 a = common_step(e, a, sql);
@@ -235,35 +244,35 @@ private:
         switch (a.type) {
         case action_type::probe:
             if (policy_.health.socket_check) ++stats_.socket_checks;
-            return e.resume(probed{io_.probe(policy_.health.socket_check)}, clock_.now());
+            return e.resume(probed{io_.probe(policy_.health.socket_check)}, last_now_);
         case action_type::ping: {
             ++stats_.pings;
             pinged p = io_.ping(a.bound);
             if (observer_) observer_->on_ping(endpoint_, p.ok);
-            return e.resume(p, clock_.now());
+            return e.resume(p, now());
         }
         case action_type::connect: {
-            const auto t0 = clock_.now();
+            const auto t0 = now();
             connected c = io_.connect(a.bound, spec_, rng_());
             ++stats_.reconnects;
             if (observer_) {
-                const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - t0);
+                const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now() - t0);
                 observer_->on_reconnect(reconnect_event{endpoint_, e.why(), c.ok,
                                                         c.ok ? std::error_code{} : make_driver_error_code(c.diag.code), took,
                                                         e.cause()});
                 if (c.ok && restored_statements())
                     observer_->on_session_restored(session_restored_event{endpoint_, restored_statements()});
             }
-            return e.resume(c, clock_.now());
+            return e.resume(c, now());
         }
-        case action_type::fence: return e.resume(io_.fence(a.target, a.bound), clock_.now());
-        case action_type::kill: return e.resume(io_.kill(a.target, a.bound), clock_.now());
+        case action_type::fence: return e.resume(io_.fence(a.target, a.bound), now());
+        case action_type::kill: return e.resume(io_.kill(a.target, a.bound), now());
         case action_type::wait:
             ++stats_.retries;
             if (observer_)
                 observer_->on_retry(retry_event{endpoint_, sql, e.attempts(), e.last_classification(), e.diag(), a.delay, e.why()});
             clock_.sleep_for(a.delay);
-            return e.resume(waited{}, clock_.now());
+            return e.resume(waited{}, now());
         case action_type::await_endpoint:
             ++stats_.endpoint_waits;
             if (observer_)
@@ -271,7 +280,7 @@ private:
             // Woken early by the prober's verdict; an injected clock (tests) just lets time pass.
             if constexpr (std::is_same_v<clock_type, system_clock_source>) monitor_->wait_for_change(a.epoch, a.delay);
             else clock_.sleep_for(a.delay);
-            return e.resume(waited{}, clock_.now());
+            return e.resume(waited{}, now());
         default: break;
         }
         next_action bug;  // unreachable: each loop handles its engine's own actions
@@ -342,6 +351,7 @@ private:
     std::vector<std::string> prepared_sql_;  // what prepare() registered, by id - 1
     transaction_engine<Policy>* tx_ = nullptr;  // while a transaction body runs
     deadline tx_bound_ = deadline::none();
+    steady_time last_now_{};
     bool marker_ready_ = false;
     bool busy_ = false;
     unsigned commits_since_cleanup_ = 0;
@@ -354,13 +364,13 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
     ++stats_.operations;
     transaction_engine<Policy> e(policy_, state_, *breaker_, *monitor_, gate(o.deadline), budget_.get(), o);
     std::string token;
-    next_action a = e.start(clock_.now());
+    next_action a = e.start(now());
     for (;;) {
         sync();
         switch (a.type) {
         case action_type::begin:
             token = o.resolve_commit ? make_token() : std::string();
-            a = e.resume(io_.begin(a.bound, token, marker_ready_), clock_.now());
+            a = e.resume(io_.begin(a.bound, token, marker_ready_), now());
             break;
         case action_type::body: {
             tx_ = &e;
@@ -373,7 +383,7 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
                 own = std::current_exception();
             }
             tx_ = nullptr;
-            a = e.resume(body_done{own != nullptr}, clock_.now());
+            a = e.resume(body_done{own != nullptr}, now());
             break;
         }
         case action_type::commit: {
@@ -382,13 +392,13 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
                 commits_since_cleanup_ = 0;
                 io_.clean_markers(a.bound);
             }
-            a = e.resume(c, clock_.now());
+            a = e.resume(c, now());
             break;
         }
-        case action_type::rollback: a = e.resume(io_.rollback(a.bound), clock_.now()); break;
+        case action_type::rollback: a = e.resume(io_.rollback(a.bound), now()); break;
         case action_type::lookup:
             ++stats_.verifications;
-            a = e.resume(io_.lookup(token, a.bound), clock_.now());
+            a = e.resume(io_.lookup(token, a.bound), now());
             break;
         case action_type::done:
             sync();

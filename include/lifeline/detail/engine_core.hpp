@@ -242,6 +242,7 @@ inline std::error_code stop_code(stop_reason r, unsigned driver_code) noexcept {
 //   bool outcome_pending() const                something may have run: every failure to finish
 //                                               is then unknown_error(), whatever stopped it
 //   bool fail_fast() const                      one connect attempt, no connect retries
+//   bool probe_bypass_allowed() const           a just-used session may skip the socket probe
 template <class Derived, class Policy>
 class engine_base {
 public:
@@ -319,7 +320,7 @@ public:
     // Refused, unreachable, handshake lost, the server shutting down: nobody is serving there.
     // Anything else the server said (access denied, too many connections) means it is up.
     static bool connectivity_failure(unsigned code) noexcept {
-        return code == 0 || (code >= 2000 && code < 3000) || code == 1053 /* shutdown in progress */;
+        return code == 0 || detail::is_client_code(code) || code == code::er_server_shutdown;
     }
 
     next_action resume(const fenced& e, steady_time now) {
@@ -394,6 +395,11 @@ protected:
     // Make the session usable: probe an open one, connect otherwise.
     next_action prepare(steady_time now) {
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
+        // Seen healthy a moment ago (a round trip just completed): no need to poll again.
+        const duration bypass = state_.health.policy().probe_bypass;
+        if (bypass.count() > 0 && self().probe_bypass_allowed() && state_.health.connected() &&
+            state_.health.idle(now) < bypass)
+            return resume(probed{socket_status::alive}, now);
         return act(action_type::probe, gate_.until());
     }
 
@@ -522,7 +528,7 @@ protected:
     }
     next_action finish_ok() {
         finished_ = true;
-        diag_ = diagnostics{};  // earlier failed attempts or connects are history now
+        diag_.clear();  // earlier failed attempts or connects are history now
         return next_action{};
     }
 

@@ -147,6 +147,7 @@ private:
     std::error_code unknown_error() const noexcept { return make_error_code(errc::outcome_unknown); }
     bool outcome_pending() const noexcept { return unknown_pending_; }
     bool fail_fast() const noexcept { return spec_.fail_fast; }
+    bool probe_bypass_allowed() const noexcept { return true; }
 
     next_action send() {
         ++sends_;

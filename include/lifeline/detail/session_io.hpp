@@ -155,7 +155,7 @@ public:
         bool cut = false;
         const std::string q = kill_sql(target.id);
         e.ok = guarded(bound, cut, [&] { return traits::execute(session_, q, nullptr, e.diag); }) && !cut;
-        if (!e.ok && e.diag.code == 1094) e.ok = true;  // ER_NO_SUCH_THREAD: it ended meanwhile
+        if (!e.ok && e.diag.code == code::er_no_such_thread) e.ok = true;  // it ended meanwhile
         if (!e.ok) e.connection_lost = cut || broken(e.diag);
         if (e.ok) e.diag = diagnostics{};
         return e;
@@ -397,7 +397,7 @@ private:
     // lifeline's account of a call it cut at the deadline.
     static void cut_account(diagnostics& d, std::string_view what) {
         if (d.code == 0) {
-            d.code = 2013;  // what the driver reports for the socket lifeline shut down
+            d.code = code::cr_server_lost;  // what the driver reports for the socket lifeline shut down
             d.sqlstate = "HY000";
         }
         d.client_message = "lifeline's deadline cut " + std::string(what) + " (the socket was shut down)";
@@ -414,8 +414,12 @@ private:
 
     // The watchdog runs on the real steady clock; an injected clock only drives the decisions.
     std::chrono::steady_clock::time_point to_steady(const deadline& bound) const {
-        const auto left = bound.remaining(clock_.now());
-        return std::chrono::steady_clock::now() + left;
+        if constexpr (std::is_same_v<Clock, system_clock_source>) {
+            return bound.at();  // the same clock: no reading needed
+        } else {
+            const auto left = bound.remaining(clock_.now());
+            return std::chrono::steady_clock::now() + left;
+        }
     }
 
     const connect_options& options_;

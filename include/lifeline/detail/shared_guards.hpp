@@ -22,30 +22,27 @@ inline std::shared_ptr<retry_budget> shared_retry_budget(const retry_budget_poli
     return b;
 }
 
-inline std::shared_ptr<circuit_breaker> shared_breaker(const std::string& endpoint, const circuit_breaker_policy& p) {
+// One T per endpoint, alive while some connection holds it.
+template <class T, class P>
+std::shared_ptr<T> shared_by_endpoint(const std::string& endpoint, const P& policy) {
     static std::mutex m;
-    static std::map<std::string, std::weak_ptr<circuit_breaker>> breakers;
+    static std::map<std::string, std::weak_ptr<T>> all;
     std::lock_guard<std::mutex> lock(m);
-    auto& w = breakers[endpoint];
-    auto b = w.lock();
-    if (!b) {
-        b = std::make_shared<circuit_breaker>(p);
-        w = b;
+    auto& w = all[endpoint];
+    auto t = w.lock();
+    if (!t) {
+        t = std::make_shared<T>(policy);
+        w = t;
     }
-    return b;
+    return t;
+}
+
+inline std::shared_ptr<circuit_breaker> shared_breaker(const std::string& endpoint, const circuit_breaker_policy& p) {
+    return shared_by_endpoint<circuit_breaker>(endpoint, p);
 }
 
 inline std::shared_ptr<endpoint_monitor> shared_monitor(const std::string& endpoint, const probe_policy& p) {
-    static std::mutex m;
-    static std::map<std::string, std::weak_ptr<endpoint_monitor>> monitors;
-    std::lock_guard<std::mutex> lock(m);
-    auto& w = monitors[endpoint];
-    auto mon = w.lock();
-    if (!mon) {
-        mon = std::make_shared<endpoint_monitor>(p);
-        w = mon;
-    }
-    return mon;
+    return shared_by_endpoint<endpoint_monitor>(endpoint, p);
 }
 
 }  // namespace lifeline::detail

@@ -191,6 +191,7 @@ private:
     std::error_code unknown_error() const noexcept { return make_error_code(errc::commit_unknown); }
     bool outcome_pending() const noexcept { return lost_commit_; }
     bool fail_fast() const noexcept { return false; }
+    bool probe_bypass_allowed() const noexcept { return true; }
 
     deadline half_of_remaining(steady_time now) const noexcept {
         const deadline& d = this->gate_.until();
@@ -219,7 +220,9 @@ private:
             return this->retry_connect(now, "resolving the lost COMMIT");
         }
         broken_ = c.connection == connection_state::broken;
-        replay_worthy_ = c.action == remedy::retry_transaction && (d.code != 1205 || opt_.replay_on_lock_wait_timeout);
+        // A lock wait timeout rolls back only the statement (1205): replaying the whole is an option.
+        replay_worthy_ = c.action == remedy::retry_transaction &&
+                         (c.statement != outcome::statement_rolled_back || opt_.replay_on_lock_wait_timeout);
         if (broken_) {
             this->state_.open = false;  // the server rolls the transaction back with the session
             this->state_.in_transaction = false;

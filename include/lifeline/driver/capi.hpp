@@ -7,10 +7,21 @@
 // Never enables MYSQL_OPT_RECONNECT: lifeline reconnects itself and restores the session.
 // With MariaDB Connector/C the connect is non-blocking under lifeline's own deadline (ms
 // precision); with libmysqlclient it uses MYSQL_OPT_CONNECT_TIMEOUT, rounded up to seconds.
+//
+// Socket identity: right after connect the session takes its own descriptor for the driver's
+// socket (fcntl(F_DUPFD_CLOEXEC), detail/socket_ref.hpp) and keeps it until close(). socket_fd()
+// returns that descriptor, so the deadline watchdog's shutdown() and the liveness probe's poll()
+// act on this session's socket object and never on another connection that got the driver's old
+// descriptor number after Connector/C closed it itself (it does on 2013). After such a close the
+// duplicate still holds the (dead or shut down) socket until lifeline drops the session.
+//
+// in_transaction() is the server's own status (SERVER_STATUS_IN_TRANS from the last OK packet)
+// and is also true while autocommit is off: the next statement would open a transaction.
 #ifndef LIFELINE_DRIVER_CAPI_HPP
 #define LIFELINE_DRIVER_CAPI_HPP
 
 #include <lifeline/connection.hpp>
+#include <lifeline/detail/socket_ref.hpp>
 #include <lifeline/driver/capi_error.hpp>
 #include <lifeline/driver_traits.hpp>
 #include <lifeline/error.hpp>
@@ -36,16 +47,16 @@ namespace lifeline {
 
 namespace detail {
 
-// Owns one MYSQL handle.
+// Owns one MYSQL handle and the session's own descriptor for its socket (see the top).
 class capi_session {
 public:
     capi_session() = default;
-    capi_session(capi_session&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+    capi_session(capi_session&& o) noexcept : m_(std::exchange(o.m_, nullptr)), socket_(std::move(o.socket_)) {}
     capi_session& operator=(capi_session&& o) noexcept {
         if (this != &o) {
             reset();
-            m_ = o.m_;
-            o.m_ = nullptr;
+            m_ = std::exchange(o.m_, nullptr);
+            socket_ = std::move(o.socket_);
         }
         return *this;
     }
@@ -58,13 +69,22 @@ public:
         reset();
         m_ = m;
     }
+    // After a successful connect: the session's own reference to the driver's socket.
+    void take_socket() noexcept {
+        socket_ = m_ ? socket_ref::duplicate(static_cast<int>(mysql_get_socket(m_))) : socket_ref{};
+    }
+    // This session's descriptor, or -1. Deliberately not re-derived from mysql_get_socket(): after
+    // the driver dropped its socket, a number it reports is no evidence of anything.
+    int socket() const noexcept { return m_ ? socket_.get() : -1; }
     void reset() noexcept {
         if (m_) mysql_close(m_);
         m_ = nullptr;
+        socket_.reset();  // after the driver's close: the dup outlived every use of the socket
     }
 
 private:
     MYSQL* m_ = nullptr;
+    socket_ref socket_;
 };
 
 #ifdef LIFELINE_CAPI_MARIADB
@@ -147,7 +167,7 @@ struct driver_traits<capi> {
         if (!m) {
             out = diagnostics{};
             out.code = 2008;  // CR_OUT_OF_MEMORY
-            out.server_message = "mysql_init failed: out of memory";
+            out.client_message = "mysql_init failed: out of memory";
             out.where = phase::connect;
             return false;
         }
@@ -176,20 +196,20 @@ struct driver_traits<capi> {
             if (out.code == 0) {  // our budget ran out before the driver said anything
                 out.code = 2013;
                 out.sqlstate = "HY000";
-                out.server_message = "lifeline: connect did not finish within the operation's deadline";
+                out.client_message = "connect did not finish within the operation's deadline";
             }
             s.reset();
             return false;
         }
+        s.take_socket();
         return true;
     }
 
     static void close(session_type& s) noexcept { s.reset(); }
     static bool is_open(const session_type& s) noexcept { return s.get() != nullptr; }
     static native_handle native(session_type& s) noexcept { return s.get(); }
-    static int socket_fd(const session_type& s) noexcept {
-        return s.get() ? static_cast<int>(mysql_get_socket(s.get())) : -1;
-    }
+    // The session's own descriptor for the driver's socket (see the top), or -1.
+    static int socket_fd(const session_type& s) noexcept { return s.socket(); }
 
     static bool ping(session_type& s, diagnostics& out) {
         if (mysql_ping(s.get()) == 0) return true;
@@ -359,15 +379,17 @@ struct driver_traits<capi> {
         return ok;
     }
 
+    // The server's status from the last OK packet: a transaction is open, or autocommit is off
+    // (then the next statement opens one, and a reconnect would silently run it in autocommit).
     static bool in_transaction(const session_type& s) noexcept {
         if (!s.get()) return false;
         unsigned status = 0;
 #ifdef LIFELINE_CAPI_MARIADB
-        mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status);
+        if (mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status) != 0) return true;  // cannot tell
 #else
         status = s.get()->server_status;
 #endif
-        return (status & SERVER_STATUS_IN_TRANS) != 0;
+        return (status & SERVER_STATUS_IN_TRANS) != 0 || (status & SERVER_STATUS_AUTOCOMMIT) == 0;
     }
 
     static bool reconnect_option_enabled(session_type& s) noexcept {

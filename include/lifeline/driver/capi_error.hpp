@@ -103,7 +103,9 @@ private:
     }
 
     static diagnostics null_handle(phase where, const char* call) {
-        return fill(null_handle_code, "HY000", (std::string(call) + " returned nullptr: out of memory").c_str(), where);
+        diagnostics d = fill(null_handle_code, "HY000", nullptr, where);
+        d.client_message = std::string(call) + " returned nullptr: out of memory";  // lifeline's words
+        return d;
     }
 
     // The failure views d.sqlstate only while classify() runs; d is moved afterwards.
@@ -111,7 +113,7 @@ private:
         if (d.code == 0) {
             d.code = unknown_client_code;
             d.sqlstate = "HY000";
-            d.server_message = "the driver reported a failure without an error number";
+            d.client_message = "the driver reported a failure without an error number";
         }
         const classification what = classify(failure{d.code, d.sqlstate, d.where, in_transaction});
         const std::error_code code = make_driver_error_code(d.code);
