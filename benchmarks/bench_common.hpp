@@ -5,7 +5,8 @@
 //
 //   figure <name> <value> <unit> target <op> <value> <ok|miss>
 //
-// A figure that could not be measured is printed as `not_measured <name> <why>`, never as ok.
+// A figure that could not be measured is printed as `not_measured <name> <why>`, never as ok. A
+// figure reported without a target is `reported <name> <value> <unit> (no target)`.
 #ifndef LIFELINE_BENCHMARKS_BENCH_COMMON_HPP
 #define LIFELINE_BENCHMARKS_BENCH_COMMON_HPP
 
@@ -53,6 +54,13 @@ inline bool figure(const std::string& name, double value, const std::string& uni
     std::cout << "figure " << name << ' ' << v << ' ' << unit << " target " << op << ' ' << t << ' '
               << (ok ? "ok" : "miss") << std::endl;
     return ok;
+}
+
+// A measured figure the issue asks to report without setting a target: never ok or miss.
+inline void reported(const std::string& name, double value, const std::string& unit) {
+    char v[64];
+    std::snprintf(v, sizeof v, "%.4g", value);
+    std::cout << "reported " << name << ' ' << v << ' ' << unit << " (no target)" << std::endl;
 }
 
 inline void not_measured(const std::string& name, const std::string& why) {

@@ -10,7 +10,7 @@ set(LIFELINE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/lifeline")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 set(lifeline_export_targets lifeline)
-foreach(c CAPI JDBC SPDLOG TESTING)
+foreach(c CAPI JDBC SPDLOG TESTING ASIO)
   if(LIFELINE_HAVE_${c})
     string(TOLOWER "${c}" lower)
     list(APPEND lifeline_export_targets lifeline_${lower})
