@@ -317,7 +317,7 @@ public:
     // that serves()). Hosts denied now are left out, unless all are (then soonest-free first).
     std::vector<std::size_t> candidates(target_role want, steady_time now) const {
         std::lock_guard<std::mutex> lock(mutex_);
-        std::vector<std::size_t> fresh_match, unknown, fresh_other, denied;
+        std::vector<std::size_t> fresh_match, unknown, fresh_other, failed_before, denied;
         const std::size_t n = hosts_.size();
         const std::size_t start = want == target_role::prefer_replica ? rotation_++ % (n ? n : 1) : 0;
         for (std::size_t k = 0; k < n; ++k) {
@@ -328,7 +328,10 @@ public:
                 continue;
             }
             const server_role r = fresh_role(h, now);
-            if (r == server_role::unknown || r == server_role::down || r == server_role::not_ready) unknown.push_back(i);
+            // Its deny window is over, but the last word about it was a failure: after the others
+            // (a blackholed host costs a whole connect timeout).
+            if (h.role == server_role::down || h.role == server_role::not_ready) failed_before.push_back(i);
+            else if (r == server_role::unknown) unknown.push_back(i);
             else if (matches(i, r, want, false)) fresh_match.push_back(i);
             else fresh_other.push_back(i);
         }
@@ -344,6 +347,7 @@ public:
         out.insert(out.end(), unknown.begin(), unknown.end());
         // A replica that said read-only a moment ago may have been promoted since: last, not never.
         out.insert(out.end(), fresh_other.begin(), fresh_other.end());
+        out.insert(out.end(), failed_before.begin(), failed_before.end());
         if (out.empty()) {
             std::sort(denied.begin(), denied.end(),
                       [&](std::size_t a, std::size_t b) { return hosts_[a].denied_until < hosts_[b].denied_until; });

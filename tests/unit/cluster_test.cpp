@@ -96,7 +96,9 @@ TEST_CASE("cluster view: a host whose connect failed is denied for the window, u
     v.connect_failed(0, t0);  // the primary died
     CHECK(v.state(0).role == server_role::down);
     CHECK(v.candidates(target_role::writer, t0 + 10ms) == std::vector<std::size_t>{1, 2});
-    CHECK(v.candidates(target_role::writer, t0 + 1001ms) == std::vector<std::size_t>{0, 1, 2});
+    // The window is over: tried again, but after the others (its last word was a failure, and a
+    // blackholed host costs a whole connect timeout).
+    CHECK(v.candidates(target_role::writer, t0 + 1001ms) == std::vector<std::size_t>{1, 2, 0});
     // All denied: the one free soonest first (better than trying nothing).
     v.connect_failed(2, t0 + 100ms);
     v.connect_failed(1, t0 + 50ms);

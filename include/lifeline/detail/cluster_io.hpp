@@ -84,9 +84,13 @@ connected cluster_connect(session_io<Driver, Clock>& io, cluster_view& view, con
     bool any_refusal = false;
     connected lost;              // the last connectivity failure
     std::size_t fallback = static_cast<std::size_t>(-1);
-    auto attempt = [&](std::size_t i, bool as_fallback) -> std::optional<connected> {
+    auto attempt = [&](std::size_t i, bool as_fallback, bool more_to_try) -> std::optional<connected> {
         const connect_options where = options_for_host(options, view.host(i));
-        connected c = io.connect(bound, spec, seed, where);
+        // While other hosts remain, one may take at most half of the time left (a blackholed host
+        // must not eat the whole deadline); the last one gets all of it.
+        const steady_time now = clock.now();
+        const deadline sub = more_to_try && !bound.is_none() ? deadline::after(bound.remaining(now) / 2, now) : bound;
+        connected c = io.connect(sub, spec, seed, where);
         if (!c.ok) {
             if (c.diag.code == 0 || is_client_code(c.diag.code) || c.diag.code == 1053) {
                 view.connect_failed(i, clock.now());
@@ -100,7 +104,7 @@ connected cluster_connect(session_io<Driver, Clock>& io, cluster_view& view, con
             return std::nullopt;
         }
         if (c.reconnect_option) return c;
-        role_probe p = probe_role(io, bound);
+        role_probe p = probe_role(io, sub);
         if (!p.ok && !p.not_ready) {
             io.close();
             view.connect_failed(i, clock.now());
@@ -124,13 +128,13 @@ connected cluster_connect(session_io<Driver, Clock>& io, cluster_view& view, con
         if (r == server_role::writer && fallback == static_cast<std::size_t>(-1)) fallback = i;
         return std::nullopt;
     };
-    for (std::size_t i : order) {
+    for (std::size_t k = 0; k < order.size(); ++k) {
         if (bound.expired(clock.now())) break;
-        if (auto c = attempt(i, false)) return *c;
+        if (auto c = attempt(order[k], false, k + 1 < order.size())) return *c;
     }
     if (want == target_role::prefer_replica && fallback != static_cast<std::size_t>(-1) && !bound.expired(clock.now())) {
         account += "; no replica: the writer serves the reads";
-        if (auto c = attempt(fallback, true)) return *c;
+        if (auto c = attempt(fallback, true, false)) return *c;
     }
     // Nobody serves the role now. A server that was up and said no role (a failover in progress)
     // counts as "not accepting": the engine waits for the endpoint's prober, as for a dead server.
