@@ -70,8 +70,9 @@ inline bool operator!=(const connect_options& a, const connect_options& b) noexc
 
 // Returns an empty string if the options are usable, else what is wrong and how to fix it.
 inline std::string validate(const connect_options& o) {
-    if (o.unix_socket.empty() && o.host.empty()) return "connect_options.host is empty: set a host or a unix_socket";
-    if (o.unix_socket.empty() && o.port == 0) return "connect_options.port is 0: set the server's TCP port (usually 3306)";
+    const bool single = o.hosts.empty();  // failover: with a host list, host/port are not used
+    if (single && o.unix_socket.empty() && o.host.empty()) return "connect_options.host is empty: set a host or a unix_socket";
+    if (single && o.unix_socket.empty() && o.port == 0) return "connect_options.port is 0: set the server's TCP port (usually 3306)";
     if (o.user.empty()) return "connect_options.user is empty: set the account to log in as";
     if (o.connect_timeout.count() <= 0) return "connect_options.connect_timeout must be > 0 (e.g. 5s)";
     if (o.io_timeout.count() < 0) return "connect_options.io_timeout must be >= 0 (0 disables it)";

@@ -341,4 +341,15 @@ TEST_CASE("dsn: a host list, IPv6 in brackets, target; strict as a single host",
     CHECK(rejection("mysql://u@localhost,b/db?socket=/s").find("socket") != std::string::npos);
     CHECK(rejection("mysql://u@a/db?target=replica").find("writer or prefer_replica") != std::string::npos);
     CHECK(rejection("mysql://u@a/db?target=prefer_replica").find("needs a host list") != std::string::npos);
+
+    // Built by hand: the list alone is enough; each entry needs a host and a port.
+    connect_options h;
+    h.user = "app";
+    h.host.clear();
+    h.hosts = {{"db1", 3306}, {"db2", 3306}};
+    CHECK(validate(h).empty());
+    h.hosts[1].port = 0;
+    CHECK(validate(h).find("port") != std::string::npos);
+    h.hosts[1] = {"", 3306};
+    CHECK(validate(h).find("empty host") != std::string::npos);
 }

@@ -116,6 +116,25 @@ transaction_options resolved() {
 
 }  // namespace
 
+TEST_CASE("failover decide: a read-only answer is re-sent only when the connection can reroute", "[unit][failover]") {
+    const classification ro = classify(failure{1290, "HY000", phase::read_result, false});
+    CHECK(ro.action == remedy::reroute_to_primary);
+    CHECK(ro.statement == outcome::not_executed);
+    decision_input in;
+    CHECK(decide(ro, in).step == next_step::fail);
+    CHECK(decide(ro, in).error == errc::read_only_server);
+    in.can_reroute = true;
+    CHECK(decide(ro, in).step == next_step::retry);
+    CHECK_FALSE(decide(ro, in).error);
+    in.in_transaction = true;  // inside the caller's own open transaction: never a single statement
+    CHECK(decide(ro, in).step == next_step::fail);
+    // Nothing else changes with can_reroute: an unknown outcome is still not re-sent undeclared.
+    const classification lost = classify(failure{2013, "HY000", phase::read_result, false});
+    decision_input w;
+    w.can_reroute = true;
+    CHECK(decide(lost, w).error == errc::outcome_unknown);
+}
+
 TEST_CASE("failover engine: a write refused as read-only (1290) is re-sent after reconnecting to the writer",
           "[unit][failover]") {
     harness h;

@@ -402,16 +402,15 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
     for (;;) {
         sync();
         switch (a.type) {
-        case action_type::begin:
+        case action_type::begin: {
             token = o.resolve_commit ? make_token() : std::string();
             // Failover: a lost COMMIT is resolved on a new writer only if semi-sync was on (cluster.hpp).
             if (cluster_ && o.resolve_commit && io_.open()) refresh_facts(io_, *cluster_, host_, a.bound, clock_);
-        {
             began b = io_.begin(a.bound, token, marker_ready_);
             if (!b.ok) note_fault(b.diag);
             a = e.resume(b, now());
-        }
             break;
+        }
         case action_type::body: {
             tx_ = &e;
             tx_bound_ = a.bound;
