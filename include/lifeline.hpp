@@ -12,6 +12,8 @@
 #include <lifeline/circuit_breaker.hpp>
 #include <lifeline/classification.hpp>
 #include <lifeline/clock.hpp>
+#include <lifeline/cluster.hpp>
+#include <lifeline/cluster_connection.hpp>
 #include <lifeline/connection.hpp>
 #include <lifeline/deadline.hpp>
 #include <lifeline/declaration.hpp>

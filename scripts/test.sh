@@ -23,7 +23,7 @@ run_ctest() {
 configure_and_build "$root/build/default"
 run_ctest "$root/build/default"
 # The chaos test's tally (ctest shows a passing test's output only in its log).
-grep -hE '^(chaos|figure chaos|async chaos)' "$root/build/default/Testing/Temporary/LastTest.log" 2>/dev/null || true
+grep -hE '^(chaos|figure chaos|async chaos|failover chaos)' "$root/build/default/Testing/Temporary/LastTest.log" 2>/dev/null || true
 
 configure_and_build "$root/build/asan" -DLIFELINE_SANITIZE=address,undefined -DLIFELINE_BUILD_EXAMPLES=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

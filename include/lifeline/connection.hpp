@@ -60,6 +60,11 @@ public:
     void set_circuit_breaker(std::shared_ptr<circuit_breaker> b) { core_.breaker_ = std::move(b); }
     // Replace the per-endpoint monitor (endpoint_monitor.hpp) shared by the process's connections.
     void set_endpoint_monitor(std::shared_ptr<endpoint_monitor> m) { core_.monitor_ = std::move(m); }
+    // Failover (cluster.hpp): the view of the host list this connection follows (by default one
+    // shared per host list), and the host of its current session (npos: none, or no host list).
+    void set_cluster_view(std::shared_ptr<cluster_view> v) { core_.set_cluster(std::move(v)); }
+    std::shared_ptr<cluster_view> cluster_view_ptr() const noexcept { return core_.cluster_; }
+    std::size_t current_host() const noexcept { return core_.current_host(); }
     session_spec& session() noexcept { return core_.spec_; }  // applies from the next (re)connect on
     const Policy& policy() const noexcept { return core_.policy_; }
     const connect_options& options() const noexcept { return core_.options_; }

@@ -108,6 +108,23 @@ private:
 
 using connect_attributes = std::vector<std::pair<std::string, std::string>>;
 
+// --- failover (cluster.hpp) -------------------------------------------------------------------
+// One server of a replicated cluster (primary + replicas, or Galera).
+struct host_port {
+    std::string host;
+    std::uint16_t port = 3306;
+
+    friend bool operator==(const host_port& a, const host_port& b) noexcept { return a.host == b.host && a.port == b.port; }
+    friend bool operator!=(const host_port& a, const host_port& b) noexcept { return !(a == b); }
+};
+// Which server a connection with a host list talks to. The role is asked from the servers at
+// every connect (read_only, wsrep state), never taken from the list's order.
+enum class target_role : std::uint8_t {
+    writer,          // the writable server (Galera: a synced node, the same one while it stays synced)
+    prefer_replica,  // a read-only replica (Galera: a synced node other than the writer); the writer if none
+};
+// --- end failover ------------------------------------------------------------------------------
+
 struct connect_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 3306;
@@ -166,6 +183,14 @@ struct connect_options {
     // (none). Keep it above the longest pause in which the server may stop reading your data (a
     // LOAD DATA waiting for a lock: innodb_lock_wait_timeout, 50 s by default).
     std::chrono::milliseconds tcp_user_timeout{60000};
+
+    // --- failover (cluster.hpp) -------------------------------------------------------------------
+    // The servers of one replicated cluster, in any order. Non-empty: every
+    // connect asks the servers for their role and picks one for `target` (host/port are then only
+    // the first entry, for logs). Empty: host/port alone, no role checks (one server).
+    // parse_dsn() reads mysql://user@h1:3306,h2:3307,[::1]:3308/db into it.
+    std::vector<host_port> hosts;
+    target_role target = target_role::writer;
     // A new field: compare it in operator== below and, if a DSN can set it, add it to
     // detail::dsn_option_table (one line).
 };
@@ -179,7 +204,7 @@ inline bool operator==(const connect_options& a, const connect_options& b) noexc
            a.compress == b.compress && a.max_allowed_packet == b.max_allowed_packet && a.attributes == b.attributes &&
            a.pre_connect == b.pre_connect && a.tcp_keepalive_idle == b.tcp_keepalive_idle &&
            a.tcp_keepalive_interval == b.tcp_keepalive_interval && a.tcp_keepalive_count == b.tcp_keepalive_count &&
-           a.tcp_user_timeout == b.tcp_user_timeout;
+           a.tcp_user_timeout == b.tcp_user_timeout && a.hosts == b.hosts && a.target == b.target;
 }
 inline bool operator!=(const connect_options& a, const connect_options& b) noexcept { return !(a == b); }
 
@@ -248,8 +273,9 @@ inline std::string check_tls_options(const connect_options& o) {
 
 // Returns an empty string if the options are usable, else what is wrong and how to fix it.
 inline std::string validate(const connect_options& o) {
-    if (o.unix_socket.empty() && o.host.empty()) return "connect_options.host is empty: set a host or a unix_socket";
-    if (o.unix_socket.empty() && o.port == 0) return "connect_options.port is 0: set the server's TCP port (usually 3306)";
+    const bool single = o.hosts.empty();  // failover: with a host list, host/port are not used
+    if (single && o.unix_socket.empty() && o.host.empty()) return "connect_options.host is empty: set a host or a unix_socket";
+    if (single && o.unix_socket.empty() && o.port == 0) return "connect_options.port is 0: set the server's TCP port (usually 3306)";
     if (o.user.empty()) return "connect_options.user is empty: set the account to log in as";
     if (o.connect_timeout.count() <= 0) return "connect_options.connect_timeout must be > 0 (e.g. 5s)";
     if (o.io_timeout.count() < 0) return "connect_options.io_timeout must be >= 0 (0 disables it)";
@@ -293,6 +319,16 @@ inline std::string validate(const connect_options& o) {
     }
     if (o.tcp_user_timeout.count() < 0 || o.tcp_user_timeout.count() > 2'147'483'647LL)
         return "connect_options.tcp_user_timeout must be >= 0 (0: the OS default)";
+    // Failover (cluster.hpp).
+    for (const auto& h : o.hosts) {
+        if (h.host.empty()) return "connect_options.hosts has an entry with an empty host";
+        if (h.port == 0) return "connect_options.hosts: the port of " + h.host + " is 0";
+    }
+    if (!o.hosts.empty() && !o.unix_socket.empty())
+        return "connect_options.hosts and unix_socket exclude each other: a unix socket reaches one local server";
+    if (o.hosts.empty() && o.target != target_role::writer)
+        return "connect_options.target = prefer_replica needs a host list (connect_options.hosts, or "
+               "mysql://user@h1:3306,h2:3306/db)";
     return {};
 }
 
@@ -657,6 +693,19 @@ struct dsn_codec<connect_attributes> {
     }
 };
 
+// Failover (cluster.hpp): ?target=writer|prefer_replica.
+template <>
+struct dsn_codec<target_role> {
+    static constexpr std::string_view expected = "writer or prefer_replica";
+    static bool parse(std::string_view v, target_role& out) {
+        if (v == "writer") out = target_role::writer;
+        else if (v == "prefer_replica") out = target_role::prefer_replica;
+        else return false;
+        return true;
+    }
+    static void format(target_role v, std::string& out) { out += v == target_role::writer ? "writer" : "prefer_replica"; }
+};
+
 // One query option: its key and how it reads and writes its connect_options field.
 struct dsn_option {
     std::string_view key;
@@ -709,6 +758,7 @@ inline constexpr dsn_option dsn_option_table[] = {
     dsn_field<&connect_options::tcp_keepalive_interval>("tcp_keepalive_interval"),
     dsn_field<&connect_options::tcp_keepalive_count>("tcp_keepalive_count"),
     dsn_field<&connect_options::tcp_user_timeout>("tcp_user_timeout"),
+    dsn_field<&connect_options::target>("target"),  // failover (cluster.hpp)
 };
 inline constexpr std::size_t dsn_option_count = sizeof(dsn_option_table) / sizeof(dsn_option_table[0]);
 
@@ -728,6 +778,80 @@ constexpr bool dsn_starts_with_nocase(std::string_view s, std::string_view prefi
         char c = s[i];
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
         if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
+// One `host[:port]` or `[ipv6][:port]` (or empty, with socket=) of the DSN into out_host/out_port
+// (out_port is left alone when no port is given). false with `why` on any error.
+inline bool dsn_parse_host_port(std::string_view hostport, std::string& out_host, std::uint16_t& out_port,
+                                std::string& why) {
+    std::string_view host, port;
+    bool has_port = false;
+    if (!hostport.empty() && hostport.front() == '[') {
+        const std::size_t close = hostport.find(']');
+        if (close == std::string_view::npos) {
+            why = "unclosed '[' in the host: write an IPv6 address as [::1] or [::1]:3306";
+            return false;
+        }
+        host = hostport.substr(1, close - 1);
+        if (!dsn_ipv6(host)) {
+            why = "the host in brackets " + dsn_quote(host) +
+                  " is not an IPv6 address (brackets are only for IPv6 addresses, e.g. [::1] or [2001:db8::5]; "
+                  "zone ids such as %25eth0 are not supported)";
+            return false;
+        }
+        std::string_view after = hostport.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                why = "unexpected " + dsn_quote(after) + " after ']': only :port may follow an IPv6 address";
+                return false;
+            }
+            has_port = true;
+            port = after.substr(1);
+        }
+    } else {
+        const std::size_t colon = hostport.find(':');
+        host = hostport.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            if (hostport.find(':', colon + 1) != std::string_view::npos) {
+                why = "the host " + dsn_quote(hostport) +
+                      " has more than one ':'; put an IPv6 address in brackets: mysql://user@[::1]:3306/schema";
+                return false;
+            }
+            has_port = true;
+            port = hostport.substr(colon + 1);
+        }
+        if (!host.empty()) {
+            if (std::string bad = dsn_check_host_name(host); !bad.empty()) {
+                why = std::move(bad);
+                return false;
+            }
+        }
+    }
+    out_host = std::string(host);
+    if (has_port) {
+        if (port.empty()) {
+            why = "the ':' after the host has no port number; write the port (host:3306) or drop the ':'";
+            return false;
+        }
+        unsigned long p = 0;
+        for (char c : port) {
+            if (!dsn_digit(c)) {
+                why = "the port " + dsn_quote(port) + " is not a number";
+                return false;
+            }
+            p = p * 10 + static_cast<unsigned long>(c - '0');
+            if (p > 65535) {
+                why = "the port " + dsn_quote(port) + " is out of range 1..65535";
+                return false;
+            }
+        }
+        if (p == 0) {
+            why = "port 0 is not a server port (use 1..65535, usually 3306)";
+            return false;
+        }
+        out_port = static_cast<std::uint16_t>(p);
     }
     return true;
 }
@@ -790,72 +914,37 @@ inline bool parse_dsn_into(std::string_view dsn, connect_options& o, std::string
     const std::size_t host_end = after_at.find_first_of("/?");
     std::string_view hostport = after_at.substr(0, host_end);
     std::string_view tail = host_end == std::string_view::npos ? std::string_view{} : after_at.substr(host_end);
-    std::string_view host, port;
-    bool has_port = false;
-    if (!hostport.empty() && hostport.front() == '[') {
-        const std::size_t close = hostport.find(']');
-        if (close == std::string_view::npos) {
-            why = "unclosed '[' in the host: write an IPv6 address as [::1] or [::1]:3306";
-            return false;
-        }
-        host = hostport.substr(1, close - 1);
-        if (!dsn_ipv6(host)) {
-            why = "the host in brackets " + dsn_quote(host) +
-                  " is not an IPv6 address (brackets are only for IPv6 addresses, e.g. [::1] or [2001:db8::5]; "
-                  "zone ids such as %25eth0 are not supported)";
-            return false;
-        }
-        std::string_view after = hostport.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') {
-                why = "unexpected " + dsn_quote(after) + " after ']': only :port may follow an IPv6 address";
+    // Failover (cluster.hpp): h1:3306,h2:3307,[::1]:3308 is a host list (commas cannot be in a
+    // host name or an IPv6 address); every entry is read like a single host.
+    if (hostport.find(',') != std::string_view::npos) {
+        for (std::string_view rest_hosts = hostport;;) {
+            const std::size_t comma = rest_hosts.find(',');
+            std::string_view one = rest_hosts.substr(0, comma);
+            if (one.empty()) {
+                why = "the host list " + dsn_quote(hostport) +
+                      " has an empty entry (two commas in a row, or one at the start or end); write h1:3306,h2:3306";
                 return false;
             }
-            has_port = true;
-            port = after.substr(1);
-        }
-    } else {
-        const std::size_t colon = hostport.find(':');
-        host = hostport.substr(0, colon);
-        if (colon != std::string_view::npos) {
-            if (hostport.find(':', colon + 1) != std::string_view::npos) {
-                why = "the host " + dsn_quote(hostport) +
-                      " has more than one ':'; put an IPv6 address in brackets: mysql://user@[::1]:3306/schema";
+            host_port h;
+            if (!dsn_parse_host_port(one, h.host, h.port, why)) return false;
+            if (h.host.empty()) {
+                why = "the host list " + dsn_quote(hostport) + " has an entry without a host (" + dsn_quote(one) + ")";
                 return false;
             }
-            has_port = true;
-            port = hostport.substr(colon + 1);
-        }
-        if (!host.empty()) {
-            if (std::string bad = dsn_check_host_name(host); !bad.empty()) {
-                why = std::move(bad);
-                return false;
+            for (const auto& seen : o.hosts) {
+                if (seen == h) {
+                    why = "the host list names " + dsn_quote(one) + " twice; give each server once";
+                    return false;
+                }
             }
+            o.hosts.push_back(std::move(h));
+            if (comma == std::string_view::npos) break;
+            rest_hosts = rest_hosts.substr(comma + 1);
         }
-    }
-    o.host = std::string(host);
-    if (has_port) {
-        if (port.empty()) {
-            why = "the ':' after the host has no port number; write the port (host:3306) or drop the ':'";
-            return false;
-        }
-        unsigned long p = 0;
-        for (char c : port) {
-            if (!dsn_digit(c)) {
-                why = "the port " + dsn_quote(port) + " is not a number";
-                return false;
-            }
-            p = p * 10 + static_cast<unsigned long>(c - '0');
-            if (p > 65535) {
-                why = "the port " + dsn_quote(port) + " is out of range 1..65535";
-                return false;
-            }
-        }
-        if (p == 0) {
-            why = "port 0 is not a server port (use 1..65535, usually 3306)";
-            return false;
-        }
-        o.port = static_cast<std::uint16_t>(p);
+        o.host = o.hosts.front().host;
+        o.port = o.hosts.front().port;
+    } else if (!dsn_parse_host_port(hostport, o.host, o.port, why)) {
+        return false;
     }
 
     // [/schema]
@@ -953,6 +1042,7 @@ inline bool parse_dsn_into(std::string_view dsn, connect_options& o, std::string
 }  // namespace detail
 
 // Parses `mysql://user[:password]@host[:port][/schema][?connect_timeout=5s&io_timeout=30s&socket=/path]`
+// or, for failover (cluster.hpp), `mysql://user@h1:3306,h2:3307,[::1]:3308/schema[?target=prefer_replica]`
 // (also `mariadb://`; the scheme is case-insensitive). Strict, so that a DSN never silently means
 // something else:
 // - user, password, schema and socket are percent-decoded; a literal '@', '/', '?', '#', '%' or
@@ -1002,9 +1092,20 @@ inline std::string format_dsn(const connect_options& o, bool include_password = 
         detail::dsn_encode(o.password, out);
     }
     out += '@';
-    if (o.host.find(':') != std::string::npos) out += '[' + o.host + ']';
-    else out += o.host;
-    if (!o.host.empty() || o.port != connect_options{}.port) out += ':' + std::to_string(o.port);
+    if (o.hosts.size() >= 2) {  // failover: the host list (a one-entry list reads back as host/port)
+        for (std::size_t i = 0; i < o.hosts.size(); ++i) {
+            if (i) out += ',';
+            const auto& h = o.hosts[i];
+            out += h.host.find(':') != std::string::npos ? '[' + h.host + ']' : h.host;
+            out += ':' + std::to_string(h.port);
+        }
+    } else {
+        const std::string& host = o.hosts.empty() ? o.host : o.hosts.front().host;
+        const std::uint16_t port = o.hosts.empty() ? o.port : o.hosts.front().port;
+        if (host.find(':') != std::string::npos) out += '[' + host + ']';
+        else out += host;
+        if (!host.empty() || port != connect_options{}.port) out += ':' + std::to_string(port);
+    }
     if (!o.database.empty()) {
         out += '/';
         detail::dsn_encode(o.database, out);

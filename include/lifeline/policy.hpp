@@ -42,6 +42,9 @@ struct decision_input {
     bool idempotent = false;      // declared by the caller
     bool can_verify = false;      // the caller passed a verification check
     bool in_transaction = false;  // a user transaction was open when it failed
+    // Failover (cluster.hpp): a host list and a writer connection: after a read-only answer the
+    // connection can find the writer and send there.
+    bool can_reroute = false;
 };
 
 struct decision {
@@ -66,10 +69,15 @@ inline decision decide(const classification& c, const decision_input& in) noexce
     if (c.action == remedy::do_not_retry)
         return {next_step::fail, false, {}, c.reason};
     // A read-only server (1290, a replica or a demoted primary): with one endpoint there is no
-    // primary to reroute to, and sending again to the same server fails the same way.
-    if (c.action == remedy::reroute_to_primary)
+    // primary to reroute to, and sending again to the same server fails the same way. With a host
+    // list (failover) the statement certainly did not run: find the writer and send it there.
+    if (c.action == remedy::reroute_to_primary) {
+        if (in.can_reroute)
+            return {next_step::retry, false, {},
+                    "the server is read-only (a replica or a demoted primary); nothing ran: re-sent to the writer"};
         return {next_step::fail, false, make_error_code(errc::read_only_server),
                 "the server is read-only and lifeline knows no other server to send the write to"};
+    }
     const bool wait = c.action == remedy::retry_after_backoff || c.action == remedy::retry_transaction;
     switch (c.statement) {
     case outcome::not_executed:

@@ -7,6 +7,7 @@
 
 #include <lifeline/call_options.hpp>
 #include <lifeline/declaration.hpp>
+#include <lifeline/detail/cluster_io.hpp>  // failover
 #include <lifeline/detail/operation_engine.hpp>
 #include <lifeline/detail/session_io.hpp>
 #include <lifeline/detail/shared_guards.hpp>
@@ -74,7 +75,7 @@ public:
 
     blocking_core(connect_options options, Policy policy, session_spec spec, clock_type clock)
         : options_(std::move(options)), policy_(std::move(policy)), spec_(std::move(spec)), clock_(std::move(clock)),
-          endpoint_(options_.unix_socket.empty() ? options_.host + ":" + std::to_string(options_.port) : options_.unix_socket),
+          endpoint_(endpoint_name(options_)),
           io_(options_, clock_), state_(policy_.health), backoff_(policy_.backoff, entropy_seed(this)),
           rng_(entropy_seed(this) * 2654435761u) {
         std::string why = validate(options_);
@@ -88,7 +89,18 @@ public:
         budget_ = shared_retry_budget(policy_.budget);
         breaker_ = shared_breaker(endpoint_, policy_.breaker);
         monitor_ = shared_monitor(endpoint_, policy_.probe);
+        if (!options_.hosts.empty()) set_cluster(shared_cluster_view(options_.hosts));  // failover
     }
+
+    // Failover (cluster.hpp): the view this connection's connects follow (shared per host list).
+    void set_cluster(std::shared_ptr<cluster_view> v) {
+        cluster_ = std::move(v);
+        host_ = static_cast<std::size_t>(-1);
+        state_.cluster = cluster_ != nullptr;
+        state_.can_reroute = state_.cluster && options_.target == target_role::writer;
+    }
+    // The host of the current session (failover; npos without a host list or a session).
+    std::size_t current_host() const noexcept { return io_.open() ? host_ : static_cast<std::size_t>(-1); }
 
     // --- operations (each returns its error; diag and the result are filled) -----------------------
     std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
@@ -225,9 +237,22 @@ public:
     std::shared_ptr<circuit_breaker> breaker_;
     std::shared_ptr<endpoint_monitor> monitor_;
     std::shared_ptr<observer> observer_;
+    std::shared_ptr<cluster_view> cluster_;  // failover: null without a host list
     connection_stats stats_;
 
 private:
+    // The key for the endpoint's monitor and breaker. A host list's writer and its replica reads
+    // are apart: while a failover leaves no writer, reads from the replicas go on.
+    static std::string endpoint_name(const connect_options& o) {
+        if (!o.hosts.empty())
+            return cluster_view::key_of(o.hosts) + (o.target == target_role::writer ? "" : "#prefer_replica");
+        return o.unix_socket.empty() ? o.host + ":" + std::to_string(o.port) : o.unix_socket;
+    }
+    // Failover: tell the view what a failed statement says about its server (cluster.hpp fault_of).
+    void note_fault(const diagnostics& d) {
+        if (cluster_ && host_ < cluster_->size() && d.code != 0) cluster_->fault(host_, d.code, clock_.now());
+    }
+
     bool fail_fast(const call_options& co) const noexcept { return co.fail_fast || policy_.retry.fail_fast; }
 
     retry_gate gate(std::chrono::milliseconds d) {
@@ -260,6 +285,7 @@ private:
                 if (observer_) observer_->on_attempt(attempt_event{endpoint_, sql, e.attempts()});
             {
                 attempted done = io_.attempt(a.bound, spec.black_box, spec_.guard_untracked_state && !sql.empty(), attempt);
+                if (!done.ok) note_fault(done.diag);
                 a = e.resume(done, done.ok ? last_now_ : now());
                 break;
             }
@@ -297,7 +323,8 @@ private:
         }
         case action_type::connect: {
             const auto t0 = now();
-            connected c = io_.connect(a.bound, spec_, rng_());
+            connected c = cluster_ ? cluster_connect(io_, *cluster_, options_, options_.target, a.bound, spec_, rng_(), clock_, host_)
+                                   : io_.connect(a.bound, spec_, rng_());
             ++stats_.reconnects;
             if (observer_) {
                 const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now() - t0);
@@ -309,7 +336,11 @@ private:
             }
             return e.resume(c, now());
         }
-        case action_type::fence: return e.resume(io_.fence(a.target, a.bound), now());
+        case action_type::fence:
+            if (a.across_servers)  // failover: the evidence across the servers (cluster_io.hpp)
+                return e.resume(cluster_ ? fence_across(io_, *cluster_, options_, host_, a.target, a.bound, clock_) : fenced{},
+                                now());
+            return e.resume(io_.fence(a.target, a.bound), now());
         case action_type::kill: return e.resume(io_.kill(a.target, a.bound), now());
         case action_type::wait:
             ++stats_.retries;
@@ -368,7 +399,9 @@ private:
     result tx_statement(std::string_view sql) {
         result r;
         if (!tx_ || !tx_->statement_allowed()) throw transaction_statement_failed{};
-        if (!tx_->statement_finished(io_.tx_statement(sql, tx_bound_, &r))) throw transaction_statement_failed{};
+        statement_done done = io_.tx_statement(sql, tx_bound_, &r);
+        if (!done.ok) note_fault(done.diag);
+        if (!tx_->statement_finished(done)) throw transaction_statement_failed{};
         return r;
     }
 
@@ -398,6 +431,7 @@ private:
     steady_time last_now_{};
     bool marker_ready_ = false;
     bool busy_ = false;
+    std::size_t host_ = static_cast<std::size_t>(-1);  // failover: the current session's host in cluster_
     unsigned commits_since_cleanup_ = 0;
 };
 
@@ -412,10 +446,15 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
     for (;;) {
         sync();
         switch (a.type) {
-        case action_type::begin:
+        case action_type::begin: {
             token = o.resolve_commit ? make_token() : std::string();
-            a = e.resume(io_.begin(a.bound, token, marker_ready_), now());
+            // Failover: a lost COMMIT is resolved on a new writer only if semi-sync was on (cluster.hpp).
+            if (cluster_ && o.resolve_commit && io_.open()) refresh_facts(io_, *cluster_, host_, a.bound, clock_);
+            began b = io_.begin(a.bound, token, marker_ready_);
+            if (!b.ok) note_fault(b.diag);
+            a = e.resume(b, now());
             break;
+        }
         case action_type::body: {
             tx_ = &e;
             tx_bound_ = a.bound;
@@ -432,6 +471,7 @@ std::error_code blocking_core<Driver, Policy>::transact(F& fn, const transaction
         }
         case action_type::commit: {
             committed c = io_.commit(a.bound);
+            if (!c.ok) note_fault(c.diag);
             if (c.ok && o.resolve_commit && ++commits_since_cleanup_ >= 100) {
                 commits_since_cleanup_ = 0;
                 io_.clean_markers(a.bound);

@@ -89,6 +89,10 @@ struct next_action {
     session_ref target{};               // fence, kill: the old session
     std::uint64_t epoch = 0;            // await_endpoint: the monitor's state it waits to change
     std::error_code ec;                 // done: the result (empty: success)
+    // Failover (cluster.hpp): fence `target`, which lived on another server than the current
+    // session (the writer changed). The I/O layer gathers the evidence of judge_failover() instead
+    // of looking the session up here; an I/O layer that cannot answers fenced{} (= unknown).
+    bool across_servers = false;
 };
 
 inline next_action act(action_type t, const deadline& bound) noexcept {
@@ -126,6 +130,10 @@ struct fenced {
     bool present = false;          // a session with the old session's id is on the server
     bool present_is_ours = false;  // ... logged in as lifeline's account
     diagnostics diag{};
+    // Failover (across_servers, cluster.hpp judge_failover): facts about the old and new writer.
+    bool old_server_fenced = false;         // the old writer cannot commit any more
+    bool acknowledged_replicated = false;   // what the old writer acknowledged reached another server
+    bool new_server_covers = false;         // the new writer has applied everything any reachable server has
 };
 struct killed {
     bool ok = false;               // KILL went through, or the session was already gone (1094)
@@ -170,6 +178,11 @@ struct link_state {
     session_ref current{};              // the open session's id and server identity
     server_info server{};               // the server's flavour, learnt at connect (kept across sessions)
     health_tracker health;
+    // Failover (cluster.hpp): a host list. The I/O layer picks the server at each connect, so a
+    // read-only answer (1290) to a write may be re-sent after reconnecting to the writer, and an
+    // old session on a previous writer may be judged across servers (judge_failover).
+    bool cluster = false;
+    bool can_reroute = false;  // cluster, and this connection's target is the writer
 
     explicit link_state(const health_policy& h = {}) : health(h) {}
 };
@@ -344,6 +357,7 @@ public:
     }
 
     next_action resume(const fenced& e, steady_time now) {
+        if (across_) return fenced_across(e, now);
         if (!e.ok) {
             diag_ = e.diag;
             if (e.connection_lost) {
@@ -482,6 +496,13 @@ protected:
         switch (judge(fence_target_, state_.current)) {
         case process_verdict::restarted: return fenced_off(now);  // it died with the old process
         case process_verdict::different_server:
+            if (state_.cluster) {  // failover: gather the evidence across the servers (cluster.hpp)
+                next_action a = act(action_type::fence, gate_.until());
+                a.target = fence_target_;
+                a.across_servers = true;
+                across_ = true;
+                return a;
+            }
             return finish(self().unknown_error(),
                           "reconnected to a different server than the one that ran the statement: its fate cannot "
                           "be checked there");
@@ -493,6 +514,34 @@ protected:
         next_action a = act(action_type::fence, gate_.until());
         a.target = fence_target_;
         return a;
+    }
+    // Failover: the old session lived on the previous writer; the I/O layer asked every server
+    // (cluster_io.hpp) and judge_failover() weighed it. Its fate may be read on the new writer
+    // only if the old writer cannot commit any more and the new one has everything it acknowledged.
+    next_action fenced_across(const fenced& e, steady_time now) {
+        across_ = false;
+        diag_ = e.diag;
+        if (!e.ok) {
+            if (e.connection_lost) {
+                state_.open = false;
+                return retry_connect(now, "lost the connection while checking the failover");
+            }
+            return finish(self().unknown_error(), "the writer changed and the servers could not be asked about it");
+        }
+        if (!e.old_server_fenced)
+            return finish(self().unknown_error(),
+                          "the writer changed while the old writer is still writable: the old session may still "
+                          "commit there");
+        if (!e.acknowledged_replicated)
+            return finish(self().unknown_error(),
+                          "the writer changed and nothing shows that what the old writer acknowledged reached "
+                          "another server (semi-sync off or unknown)");
+        if (!e.new_server_covers)
+            return finish(self().unknown_error(),
+                          "the writer changed and the new writer has not applied everything another server has: "
+                          "its answer could be wrong");
+        diag_ = diagnostics{};
+        return fenced_off(now);
     }
     next_action fenced_off(steady_time now) {
         fence_pending_ = false;
@@ -566,6 +615,7 @@ protected:
     lifeline::reconnect_cause cause_ = lifeline::reconnect_cause::not_connected;
     bool finished_ = false;
     bool fence_pending_ = false;
+    bool across_ = false;  // the fence in flight is a failover check (across_servers)
     session_ref fence_target_{};
     duration poll_interval_ = std::chrono::milliseconds(1);
     after after_wait_ = after::prepare;

@@ -109,7 +109,8 @@ public:
         } else {
             st.in_transaction = e.in_txn_after;
         }
-        const decision dec = this->policy_.decide(c, decision_input{spec_.idempotent, spec_.can_verify, e.in_txn_before});
+        const decision dec =
+            this->policy_.decide(c, decision_input{spec_.idempotent, spec_.can_verify, e.in_txn_before, st.can_reroute});
         if (dec.step == next_step::fail) {
             std::error_code ec = dec.error ? dec.error : make_driver_error_code(e.diag.code);
             if (!ec) ec = make_error_code(errc::outcome_unknown);  // a driver that failed without a number
@@ -126,6 +127,8 @@ public:
             this->arm_fence(st.current);
             st.open = false;
         }
+        // Failover: the server refused as read-only; the next connect finds the writer (cluster.hpp).
+        if (dec.step == next_step::retry && c.action == remedy::reroute_to_primary) st.open = false;
         if (c.statement == outcome::unknown && !spec_.idempotent) unknown_pending_ = true;
         const bool backoff = dec.backoff || sends_ > 1 || c.connection == connection_state::usable;
         const gate_verdict v = this->gate_.next(now, sends_, backoff);

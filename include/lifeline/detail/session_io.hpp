@@ -113,13 +113,17 @@ public:
 
     // Connect, restore the registered session, learn the session's facts.
     connected connect(const deadline& bound, const spec_type& spec, std::uint64_t seed) {
+        return connect(bound, spec, seed, options_);
+    }
+    // Failover (cluster_io.hpp): the same, to `where` (the options with one host of the list).
+    connected connect(const deadline& bound, const spec_type& spec, std::uint64_t seed, const connect_options& where) {
         connected e;
         close();
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(bound.remaining(clock_.now()));
-        const auto budget = std::max(std::chrono::milliseconds(1), std::min(options_.connect_timeout, left));
+        const auto budget = std::max(std::chrono::milliseconds(1), std::min(where.connect_timeout, left));
         bool ok = false;
         try {
-            ok = traits::connect(session_, options_, budget, e.diag);
+            ok = traits::connect(session_, where, budget, e.diag);
         } catch (const connect_refused& r) {
             return refused(e, r);
         }

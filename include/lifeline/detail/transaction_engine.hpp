@@ -88,6 +88,13 @@ public:
         this->state_.in_transaction = false;
         if (c.statement == outcome::failed || c.action == remedy::do_not_retry)
             return this->finish_driver("could not start the transaction");
+        // A read-only server refused the token row (or the marker table): failover finds the
+        // writer at the next connect; with one server, starting again here fails the same way.
+        if (c.action == remedy::reroute_to_primary) {
+            if (!this->state_.can_reroute)
+                return this->finish(make_error_code(errc::read_only_server), "could not start the transaction: the server is read-only");
+            this->state_.open = false;
+        }
         const gate_verdict v = this->gate_.next(now, 0, true);
         if (v.stop != stop_reason::none)
             return this->finish(stop_code(v.stop, e.diag.code), "could not start the transaction", stop_text(v.stop));
@@ -220,6 +227,14 @@ private:
             lookup_pending_ = true;
             this->arm_fence(this->state_.current);
             return this->retry_connect(now, "resolving the lost COMMIT");
+        }
+        if (c.action == remedy::reroute_to_primary && this->state_.can_reroute) {
+            // Failover: the transaction ran on a server that is no longer the writer, which refused
+            // it; nothing of it committed. Closing the session rolls it back; replay on the writer.
+            this->state_.open = false;
+            this->state_.in_transaction = false;
+            replay_worthy_ = true;
+            return replay_or_stop(now);
         }
         broken_ = c.connection == connection_state::broken;
         // A lock wait timeout rolls back only the statement (1205): replaying the whole is an option.
