@@ -173,6 +173,7 @@ namespace detail::code {
 inline constexpr unsigned cr_server_lost = 2013;     // what a socket lifeline shut down looks like
 inline constexpr unsigned er_no_such_thread = 1094;  // KILL of a session that has already ended
 inline constexpr unsigned er_server_shutdown = 1053; // the server is going away: nobody will serve
+inline constexpr unsigned er_unknown_com_error = 1047; // Galera: this node serves nothing until it rejoins
 }  // namespace detail::code
 
 // The driver's error number as an error_code: client codes (2000-2999, and MariaDB Connector/C's

@@ -444,3 +444,25 @@ TEST_CASE("failover engine property: no unknown write re-sent without a sound fe
     CHECK(reroutes > 100);
     CHECK(resends_after_unknown == 0);
 }
+
+TEST_CASE("failover engine: a Galera node that is not ready (1047): another node with a host list, the same "
+          "session on one server",
+          "[unit][failover]") {
+    for (bool cluster : {true, false}) {
+        INFO("host list: " << cluster);
+        harness h(cluster);
+        auto e = h.op(operation_spec{});
+        auto a = e.start(h.now);
+        connected c = up(1, 1);
+        c.server.flavor = server_flavor::mariadb;
+        c.server.galera = true;  // learnt at connect (@@wsrep_on)
+        a = e.resume(c, h.now);
+        REQUIRE(a.type == action_type::attempt);
+        a = e.resume(failed(1047, phase::read_result, "08S01"), h.now);
+        // One server: the flavour row says the session is fine and reconnecting to the same node
+        // does not help. A host list: leave the node, the next connect picks a synced one.
+        CHECK(h.state.open == !cluster);
+        a = h.settle(e, a);
+        CHECK(a.type == (cluster ? action_type::connect : action_type::attempt));
+    }
+}

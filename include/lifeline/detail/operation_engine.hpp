@@ -129,6 +129,9 @@ public:
         }
         // Failover: the server refused as read-only; the next connect finds the writer (cluster.hpp).
         if (dec.step == next_step::retry && c.action == remedy::reroute_to_primary) st.open = false;
+        // Failover: a Galera node that is not ready (1047) serves nothing until it rejoins; on one
+        // server lifeline waits on the same session, with a host list another node can serve now.
+        if (dec.step == next_step::retry && st.cluster && e.diag.code == code::er_unknown_com_error) st.open = false;
         if (c.statement == outcome::unknown && !spec_.idempotent) unknown_pending_ = true;
         const bool backoff = dec.backoff || sends_ > 1 || c.connection == connection_state::usable;
         const gate_verdict v = this->gate_.next(now, sends_, backoff);
