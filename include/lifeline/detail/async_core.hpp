@@ -1200,14 +1200,8 @@ private:
     }
 
     std::string make_token() {
-        static const char hex[] = "0123456789abcdef";
-        std::string t(32, '0');
         const std::uint64_t a = rng_(), b = rng_();
-        for (int i = 0; i < 16; ++i) {
-            t[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
-            t[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
-        }
-        return t;
+        return commit_token(a, b);
     }
 
     // --- members ------------------------------------------------------------------------------------

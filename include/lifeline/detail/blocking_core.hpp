@@ -10,6 +10,7 @@
 #include <lifeline/detail/cluster_io.hpp>  // failover
 #include <lifeline/detail/operation_engine.hpp>
 #include <lifeline/detail/session_io.hpp>
+#include <lifeline/detail/session_sql.hpp>
 #include <lifeline/detail/shared_guards.hpp>
 #include <lifeline/detail/sql_text.hpp>
 #include <lifeline/detail/transaction_engine.hpp>
@@ -406,14 +407,8 @@ private:
     }
 
     std::string make_token() {
-        static const char hex[] = "0123456789abcdef";
-        std::string t(32, '0');
         const std::uint64_t a = rng_(), b = rng_();
-        for (int i = 0; i < 16; ++i) {
-            t[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
-            t[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
-        }
-        return t;
+        return commit_token(a, b);
     }
 
     void give_up(std::string_view sql, unsigned n, const std::error_code& ec, const diagnostics& diag, std::string_view why) {

@@ -63,6 +63,17 @@ inline std::string session_set_statement(std::string_view charset, std::string_v
 // and the server process's identity (see server_identity.hpp). UNIX_TIMESTAMP() and Uptime are
 // read in one statement, so both use the same query start and the difference is exact.
 // The session's lock name (server_identity.hpp): 'lifeline-' and 32 hex digits.
+// A transaction's commit token (lost-COMMIT resolution): 128 random bits as 32 hex digits.
+inline std::string commit_token(std::uint64_t a, std::uint64_t b) {
+    static const char hex[] = "0123456789abcdef";
+    std::string t(32, '0');
+    for (int i = 0; i < 16; ++i) {
+        t[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+        t[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+    }
+    return t;
+}
+
 inline std::string lock_name(std::uint64_t hi, std::uint64_t lo) {
     static const char hex[] = "0123456789abcdef";
     std::string s = "lifeline-";
