@@ -28,6 +28,7 @@
 #include <utility>  // before any Boost header
 
 #include <lifeline/async_connection.hpp>
+#include <lifeline/detail/pool_slots.hpp>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -367,7 +368,7 @@ private:
                 s->conn->close();
                 return validate(s, std::move(w), token, 1);
             }
-            stats_.retries += take_retries(*s);
+            stats_.retries += detail::take_new_retries(*s);
             if (token) --connecting_;
             const time_point now = std::chrono::steady_clock::now();
             boost::system::error_code ignored;
@@ -409,7 +410,7 @@ private:
         }
 
         void returned(slot* s, bool discard) {
-            stats_.retries += take_retries(*s);
+            stats_.retries += detail::take_new_retries(*s);
             if (closing_) {
                 --in_use_;
                 remove_slot(s);
@@ -476,14 +477,6 @@ private:
             if (popts_.breaker) c->set_circuit_breaker(popts_.breaker);
             if (popts_.monitor) c->set_endpoint_monitor(popts_.monitor);
             return c;
-        }
-
-        std::uint64_t take_retries(slot& s) {
-            if (!s.conn) return 0;
-            const auto r = s.conn->stats().retries;
-            const auto d = r - s.retries_seen;
-            s.retries_seen = r;
-            return d;
         }
 
         void note_connect_failure(const std::error_code& ec, const diagnostics& diag, time_point now) {

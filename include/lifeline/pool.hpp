@@ -25,6 +25,7 @@
 #define LIFELINE_POOL_HPP
 
 #include <lifeline/connection.hpp>
+#include <lifeline/detail/pool_slots.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -470,14 +471,6 @@ private:
         return false;
     }
 
-    std::uint64_t take_retries(slot& s) {
-        if (!s.conn) return 0;
-        const auto r = s.conn->stats().retries;
-        const auto d = r - s.retries_seen;
-        s.retries_seen = r;
-        return d;
-    }
-
     // With mutex_ held, after a validation or connect that produced nothing.
     void note_connect_failure(const std::error_code& ec, const diagnostics& diag, time_point now) {
         ++counters_.connect_failures;
@@ -524,7 +517,7 @@ private:
                     fail_slot(*i, false, ec, diag);
                     throw;
                 }
-                counters_.retries += take_retries(s);
+                counters_.retries += detail::take_new_retries(s);
                 if (ok) return hand_out(s, where, start);
                 fail_slot(*i, false, ec, diag);
                 ec.clear();
@@ -589,7 +582,7 @@ private:
                     fail_slot(*i, token, ec, diag);
                     throw;
                 }
-                counters_.retries += take_retries(s);
+                counters_.retries += detail::take_new_retries(s);
                 if (ok) {
                     if (fresh) ++counters_.created;
                     if (token) {
@@ -654,7 +647,7 @@ private:
     // replayed, under reset_timeout; if that fails it is closed (the next borrow reconnects). An
     // unchanged session costs nothing here, and a healthy return takes no lock.
     void give_back(slot& s, bool discard) noexcept {
-        counters_.retries += take_retries(s);
+        counters_.retries += detail::take_new_retries(s);
         const bool open = s.conn && s.conn->is_open();
         if (open && !discard && s.conn->dirty()) {
             const bool in_txn = s.conn->in_transaction();
@@ -700,7 +693,7 @@ private:
             ec = make_error_code(errc::internal_error);
             diag.client_message = e.what();
         }
-        counters_.retries += take_retries(s);
+        counters_.retries += detail::take_new_retries(s);
         std::vector<std::unique_ptr<connection_type>> doomed;
         {
             std::lock_guard<std::mutex> lock(mutex_);
