@@ -74,8 +74,9 @@ struct health_policy {
     // Zero-round-trip poll() of the socket before every use. Read by the caller, which passes
     // socket_status::unknown to before_use() when it is off.
     bool socket_check = true;
-    // A socket that completed a round trip less than this ago is not polled again (one system
-    // call saved per statement in a burst on one connection). Within it, a server that closed the
+    // A socket seen healthy less than this ago (a round trip completed, or a poll() found it
+    // alive) is not polled again (one system call saved per statement in a burst on one
+    // connection, and the second of borrow-then-query on a pool). Within it, a server that closed the
     // connection in between is found by the statement itself (2013; an idempotent statement is
     // retried, a write reports an unknown outcome, or is verified) instead of before it. 0 polls
     // before every use. The same holds for connection::ready() and a pool's validation on borrow:
@@ -113,7 +114,7 @@ public:
     // idle recycling). seed: picks this connection's lifetime jitter.
     void on_connected(steady_time now, duration server_wait_timeout, std::uint64_t seed) noexcept {
         connected_ = true;
-        connected_at_ = last_used_ = now;
+        connected_at_ = last_used_ = last_seen_ = now;
         idle_limit_ = duration::max();
         if (server_wait_timeout.count() > 0)
             idle_limit_ = scaled(server_wait_timeout, policy_.wait_timeout_margin);
@@ -126,6 +127,12 @@ public:
     // After each successful round trip (a statement or a ping): the server's idle clock restarts.
     void on_used(steady_time now) noexcept {
         if (now > last_used_) last_used_ = now;
+        if (now > last_seen_) last_seen_ = now;
+    }
+    // A poll() of the socket found it alive. Feeds only the probe bypass: the server's idle clock
+    // (wait_timeout, ping_after_idle) does not restart for a look at the socket.
+    void on_seen_alive(steady_time now) noexcept {
+        if (now > last_seen_) last_seen_ = now;
     }
     // The session is gone (closed, or found broken).
     void on_closed() noexcept { connected_ = false; }
@@ -145,6 +152,8 @@ public:
     duration age(steady_time now) const noexcept { return since(connected_at_, now); }
     // Time since the last successful round trip.
     duration idle(steady_time now) const noexcept { return since(last_used_, now); }
+    // Time since the socket was last seen healthy (a round trip, or a poll() that found it alive).
+    duration unseen(steady_time now) const noexcept { return since(last_seen_, now); }
     // This connection's jittered max lifetime (duration::max() when disabled).
     duration lifetime() const noexcept { return lifetime_; }
     // Idle time after which it is recycled (duration::max() when wait_timeout is unknown).
@@ -167,6 +176,7 @@ private:
     bool connected_ = false;
     steady_time connected_at_{};
     steady_time last_used_{};
+    steady_time last_seen_{};
     duration idle_limit_ = duration::max();
     duration lifetime_ = duration::max();
 };

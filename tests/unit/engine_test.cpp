@@ -179,6 +179,38 @@ TEST_CASE("engine: a session that completed a round trip within probe_bypass is 
     CHECK(ready.start(h.now).type == action_type::done);
 }
 
+TEST_CASE("engine: a poll that found the socket alive opens the bypass window; a skipped poll does not extend it",
+          "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 1ms;
+    // A pool's validation: ready() polls...
+    operation_spec check;
+    check.sends = false;
+    auto ready = h.op(check);
+    REQUIRE(ready.start(h.now).type == action_type::probe);
+    CHECK(ready.resume(probed{socket_status::alive}, h.now).type == action_type::done);
+    // ...and the statement right after it does not poll the same socket again.
+    h.now += 30us;
+    auto first = h.op(write_spec());
+    CHECK(first.start(h.now).type == action_type::attempt);
+    // 30 + 30 µs after the one real poll: the bypass (50 µs) taken above did not renew the window.
+    h.now += 30us;
+    auto second = h.op(write_spec());
+    CHECK(second.start(h.now).type == action_type::probe);
+    // A poll is not a round trip: the server's idle clock keeps running (ping after idle).
+    CHECK(h.state.health.idle(h.now) >= 1ms);
+    // Only "alive" opens the window.
+    h.now += 1ms;
+    auto dead = h.op(write_spec());
+    REQUIRE(dead.start(h.now).type == action_type::probe);
+    CHECK(dead.resume(probed{socket_status::unknown}, h.now).type == action_type::attempt);
+    h.now += 10us;
+    auto after_unknown = h.op(write_spec());
+    CHECK(after_unknown.start(h.now).type == action_type::probe);
+}
+
 TEST_CASE("engine: idle past the window -> ping; a failed ping -> connect; dead socket -> connect", "[unit][safety]") {
     harness h;
     h.state.open = true;

@@ -472,3 +472,73 @@ TEST_CASE("the background thread refills, evicts and reports leaks while threads
     CHECK(p.stats().idle >= 2);  // min_size kept
     CHECK(p.stats().in_use == 0);
 }
+
+// Thread affinity (a thread takes the slot it borrowed last) leaves stale entries on the idle
+// stack. The worst interleavings: a slot taken by affinity while another thread pops its entry,
+// a slot returned while its old entry is being popped, discards re-creating slots under a hint,
+// and the housekeeper popping everything and pushing it back meanwhile.
+TEST_CASE("affinity: no slot is ever held twice, and every idle slot stays reachable from any thread",
+          "[unit][pool][concurrency]") {
+    fixture f;
+    auto po = popts(4, 4);
+    po.housekeeping_interval = 1ms;  // evict_idle pops every idle slot and pushes it back, concurrently
+    po.idle_timeout = 10min;
+    fake_pool p(opts(), po);
+    std::mutex m;
+    std::set<const void*> held;
+    std::atomic<int> twice{0}, failed{0}, ok{0};
+    auto hold = [&](const void* c) {
+        std::lock_guard<std::mutex> lock(m);
+        if (!held.insert(c).second) ++twice;
+    };
+    auto release = [&](const void* c) {
+        std::lock_guard<std::mutex> lock(m);
+        held.erase(c);
+    };
+    std::vector<std::thread> ts;
+    const int threads = 8;  // more threads than slots: the slow path and stale entries both happen
+    for (int i = 0; i < threads; ++i)
+        ts.emplace_back([&, i] {
+            for (int n = 0; n < 400; ++n) {
+                std::error_code ec;
+                diagnostics d;
+                auto c = p.borrow(10s, ec, d);
+                if (!c) {
+                    ++failed;
+                    continue;
+                }
+                hold(c.get());
+                if (n % 3 == 0) std::this_thread::yield();  // let others pop this slot's old entry
+                release(c.get());
+                if (i == 0 && n % 50 == 0) {
+                    c.discard();  // the slot is re-created later; this thread's hint still names it
+                } else {
+                    ++ok;
+                }
+            }
+        });
+    for (auto& t : ts) t.join();
+    CHECK(twice == 0);
+    CHECK(failed == 0);
+    CHECK(ok == threads * 400 - 8);
+    // Every idle connection is reachable from a thread with no hint: take them all at once with
+    // no waiting (a slot left idle with no stack entry would be missing here).
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (p.stats().idle < 4 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    REQUIRE(p.stats().idle == 4);
+    const auto created = p.stats().created;
+    std::vector<fake_pool::pooled> all;
+    std::thread fresh([&] {
+        for (int k = 0; k < 4; ++k) {
+            std::error_code ec;
+            diagnostics d;
+            auto c = p.borrow(0ms, ec, d);
+            if (c) all.push_back(std::move(c));
+        }
+    });
+    fresh.join();
+    CHECK(all.size() == 4);
+    CHECK(p.stats().created == created);  // none of them had to be opened
+    CHECK(p.stats().in_use == 4);
+    CHECK(p.stats().idle == 0);
+}

@@ -261,8 +261,8 @@ private:
         return retry_gate(policy_.retry.max_attempts, deadline::after(limit, now()), budget_.get(), backoff_);
     }
 
-    // The clock is read once per step that takes time; instant steps (the socket probe, a
-    // successful round trip's bookkeeping) reuse the last reading.
+    // The clock is read once per step that takes time (a round trip included); the instant socket
+    // probe reuses the last reading.
     steady_time now() { return last_now_ = clock_.now(); }
 
     // Runs one operation: the engine decides, this loop executes.
@@ -287,7 +287,8 @@ private:
             {
                 attempted done = io_.attempt(a.bound, spec.black_box, spec_.guard_untracked_state && !sql.empty(), attempt);
                 if (!done.ok) note_fault(done.diag);
-                a = e.resume(done, done.ok ? last_now_ : now());
+                // Read after the reply: the probe bypass counts from when the socket was last seen healthy.
+                a = e.resume(done, now());
                 break;
             }
             case action_type::verify:

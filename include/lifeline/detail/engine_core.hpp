@@ -274,8 +274,15 @@ public:
     reconnect_cause cause() const noexcept { return cause_; }
 
     next_action resume(const probed& e, steady_time now) {
+        // Only a real look counts: the bypass below must not renew its own window.
+        if (e.socket == socket_status::alive) state_.health.on_seen_alive(now);
+        return after_probe(e.socket, now);
+    }
+
+private:
+    next_action after_probe(socket_status socket, steady_time now) {
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
-        health_action a = state_.health.before_use(now, e.socket);
+        health_action a = state_.health.before_use(now, socket);
         // Recycling would end an open transaction: keep the session until the transaction ends.
         if (a == health_action::recycle && state_.in_transaction)
             a = state_.health.idle(now) >= state_.health.policy().ping_after_idle ? health_action::ping : health_action::use;
@@ -289,6 +296,7 @@ public:
         return connect(now, "not connected", reconnect_cause::not_connected);
     }
 
+public:
     next_action resume(const pinged& e, steady_time now) {
         if (e.ok) {
             state_.health.on_used(now);
@@ -429,11 +437,11 @@ protected:
     // Make the session usable: probe an open one, connect otherwise.
     next_action prepare(steady_time now) {
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
-        // Seen healthy a moment ago (a round trip just completed): no need to poll again.
+        // Seen healthy a moment ago (a round trip completed, or a poll found it alive): no need to poll again.
         const duration bypass = state_.health.policy().probe_bypass;
         if (bypass.count() > 0 && self().probe_bypass_allowed() && state_.health.connected() &&
-            state_.health.idle(now) < bypass)
-            return resume(probed{socket_status::alive}, now);
+            state_.health.unseen(now) < bypass)
+            return after_probe(socket_status::alive, now);
         return act(action_type::probe, gate_.until());
     }
 
