@@ -390,7 +390,9 @@ struct driver_traits<capi> {
                     unsigned n = mysql_num_fields(r);
                     MYSQL_FIELD* fields = mysql_fetch_fields(r);
                     res->columns.clear();
+                    res->columns.reserve(n);
                     for (unsigned i = 0; i < n; ++i) res->columns.emplace_back(fields[i].name, fields[i].name_length);
+                    res->rows.reserve(res->rows.size() + static_cast<std::size_t>(mysql_num_rows(r)));
                     while (MYSQL_ROW row = mysql_fetch_row(r)) {
                         unsigned long* len = mysql_fetch_lengths(r);
                         auto& out_row = res->rows.emplace_back();
@@ -409,6 +411,7 @@ struct driver_traits<capi> {
                 res->affected_rows = mysql_affected_rows(m);
                 res->insert_id = mysql_insert_id(m);
             }
+            if (!mysql_more_results(m)) break;  // what mysql_next_result() would answer with -1
             int more = mysql_next_result(m);
             if (more == -1) break;
             if (more > 0) {
@@ -539,12 +542,9 @@ struct driver_traits<capi> {
     // (then the next statement opens one, and a reconnect would silently run it in autocommit).
     static bool in_transaction(const session_type& s) noexcept {
         if (!s.get()) return false;
-        unsigned status = 0;
-#ifdef LIFELINE_CAPI_MARIADB
-        if (mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status) != 0) return true;  // cannot tell
-#else
-        status = s.get()->server_status;
-#endif
+        // The handle's field, as mariadb_get_infov(MARIADB_CONNECTION_SERVER_STATUS) returns it,
+        // without the call: this runs after every statement.
+        const unsigned status = s.get()->server_status;
         return (status & SERVER_STATUS_IN_TRANS) != 0 || (status & SERVER_STATUS_AUTOCOMMIT) == 0;
     }
 
@@ -578,13 +578,7 @@ struct driver_traits<capi> {
     // The last OK packet said the session's state changed (a tracked variable, the schema, user
     // variables, temporary tables...): the pool resets such a session before lending it again.
     static bool session_changed(session_type& s) noexcept {
-        unsigned status = 0;
-#ifdef LIFELINE_CAPI_MARIADB
-        mariadb_get_infov(s.get(), MARIADB_CONNECTION_SERVER_STATUS, &status);
-#else
-        status = s.get()->server_status;
-#endif
-        return (status & SERVER_SESSION_STATE_CHANGED) != 0;
+        return (s.get()->server_status & SERVER_SESSION_STATE_CHANGED) != 0;
     }
     // Bytes this session has put on the wire (detail/wire_counter.hpp), for run()'s black boxes.
     // If the callable replaced the driver's socket (reconnected the handle), lifeline's own
