@@ -20,8 +20,8 @@
 // meet a burst of connects.
 //
 // A thread gets back the connection it borrowed last when that one is idle (thread affinity,
-// as HikariCP does), else the most recently returned one. A healthy borrow and return take no
-// lock.
+// as HikariCP does), else one from a LIFO stack of returned connections. A healthy borrow and
+// return take no lock.
 //
 // Time here is the real steady clock (borrowers block on a condition variable); the connections
 // keep using the Policy's clock. The pool must outlive every handle it gave out.
@@ -415,7 +415,7 @@ private:
         do {
             s.next.store(static_cast<std::uint32_t>(old), std::memory_order_relaxed);
             next = (((old >> 32) + 1) << 32) | (i + 1);
-        } while (!idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_relaxed));
+        } while (!idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_seq_cst));
     }
     bool try_take(std::uint32_t i) noexcept {
         bool expected = true;
@@ -428,7 +428,9 @@ private:
             if (top == 0) return std::nullopt;
             const std::uint32_t below = slots_[top - 1].next.load(std::memory_order_relaxed);
             const std::uint64_t next = (((old >> 32) + 1) << 32) | below;
-            if (idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+            // On failure `old` is reloaded with acquire semantics (seq_cst): the next loop reads the
+            // new top's `next` link, which its pusher wrote before its CAS.
+            if (idle_head_.compare_exchange_weak(old, next, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
                 slots_[top - 1].in_stack.store(false, std::memory_order_seq_cst);
                 if (try_take(top - 1)) return top - 1;
                 old = idle_head_.load(std::memory_order_seq_cst);  // a stale entry: taken by affinity
@@ -476,18 +478,22 @@ private:
     // With mutex_ held: the longest-idle connections above min_size go.
     void evict_idle(time_point now, std::vector<std::unique_ptr<connection_type>>& doomed) {
         if (popts_.idle_timeout.count() <= 0) return;
-        std::vector<std::uint32_t> idle;  // top (hottest) first
+        std::vector<std::uint32_t> idle;
         while (auto i = pop_idle()) idle.push_back(*i);
+        // By return time, not stack position: a slot taken by affinity and returned keeps its old
+        // entry, so the stack is not ordered by last use.
+        std::stable_sort(idle.begin(), idle.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return slots_[a].idle_since.load(std::memory_order_relaxed) <
+                   slots_[b].idle_since.load(std::memory_order_relaxed);
+        });  // the coldest first
         std::size_t live = live_.load(std::memory_order_relaxed);
-        std::vector<bool> keep(idle.size(), true);
-        for (std::size_t k = idle.size(); k-- > 0;) {  // the coldest first
+        std::size_t k = 0;
+        for (; k < idle.size(); ++k) {
             if (live <= popts_.min_size || now - at(slots_[idle[k]].idle_since) < popts_.idle_timeout) break;
-            keep[k] = false;
             release_slot(idle[k], doomed);
             --live;
         }
-        for (std::size_t k = idle.size(); k-- > 0;)  // back in the same order
-            if (keep[k]) push_idle(idle[k]);
+        for (; k < idle.size(); ++k) push_idle(idle[k]);  // the hottest ends on top
         if (!idle.empty()) cv_.notify_all();
     }
 
@@ -617,7 +623,7 @@ private:
             bool token = false;  // this borrow is the pool's one connect in flight
             bool fresh = false;
             if (!outage || may_connect) {
-                i = take_idle();  // this thread's last, else LIFO: the hottest, least likely to need a ping
+                i = take_idle();  // this thread's last, else the top of the stack
                 token = i && outage;  // in an outage its validation may well connect: single-flight
             }
             if (!i && live_.load(std::memory_order_relaxed) < popts_.max_size && may_connect && !free_.empty()) {

@@ -211,6 +211,31 @@ TEST_CASE("engine: a poll that found the socket alive opens the bypass window; a
     CHECK(after_unknown.start(h.now).type == action_type::probe);
 }
 
+TEST_CASE("engine: a reply that beat the deadline's cut opens no bypass window: the next use polls", "[unit][safety]") {
+    harness h;
+    h.state.open = true;
+    h.state.health.on_connected(h.now, 28800s, 1);
+    h.now += 1ms;
+    auto e = h.op(write_spec());
+    REQUIRE(e.start(h.now).type == action_type::probe);
+    REQUIRE(e.resume(probed{socket_status::alive}, h.now).type == action_type::attempt);
+    h.now += 1ms;  // a cut call lasted its deadline: the poll's own window is long over
+    attempted cut = ok_attempt();
+    cut.cut = true;  // the watchdog shut the socket down as the reply arrived
+    CHECK(e.resume(cut, h.now).type == action_type::done);
+    h.now += 10us;
+    auto next = h.op(write_spec());
+    CHECK(next.start(h.now).type == action_type::probe);  // not sent blind on a dead socket
+    // The same success without a cut: the next use within the window skips the poll.
+    auto e2 = h.op(write_spec());
+    REQUIRE(e2.start(h.now).type == action_type::probe);
+    REQUIRE(e2.resume(probed{socket_status::alive}, h.now).type == action_type::attempt);
+    h.now += 60us;
+    CHECK(e2.resume(ok_attempt(), h.now).type == action_type::done);
+    h.now += 10us;
+    CHECK(h.op(write_spec()).start(h.now).type == action_type::attempt);
+}
+
 TEST_CASE("engine: idle past the window -> ping; a failed ping -> connect; dead socket -> connect", "[unit][safety]") {
     harness h;
     h.state.open = true;

@@ -385,6 +385,31 @@ TEST_CASE("idle connections above min_size are evicted", "[unit][pool]") {
     CHECK(s.closed == 2);
 }
 
+TEST_CASE("eviction goes by idle time, not stack position: a slot kept hot by affinity at the bottom",
+          "[unit][pool]") {
+    fixture f;
+    auto po = popts(1, 4);
+    po.idle_timeout = 1s;
+    fake_pool p(opts(), po);
+    std::vector<fake_pool::pooled> hs;
+    for (int i = 0; i < 4; ++i) hs.push_back(p.borrow(1s));
+    const void* hot = hs[3].get();  // borrowed last: this thread's affinity
+    for (int i = 3; i >= 0; --i) hs[i].reset();  // `hot` goes back first: the bottom of the stack
+    REQUIRE(p.stats().idle == 4);
+    std::this_thread::sleep_for(1200ms);  // a lower bound: the other three are idle >= 1.2 s
+    const auto t = std::chrono::steady_clock::now();  // before `hot` is used again
+    {
+        auto c = p.borrow(1s);
+        REQUIRE(c.get() == hot);  // taken by affinity; its stack entry stays at the bottom
+    }
+    p.maintain(t + 500ms);  // `hot` idle < 0.5 s, the others > 1.7 s
+    auto s = p.stats();
+    CHECK(s.closed == 3);
+    CHECK(s.idle == 1);
+    auto c = p.borrow(0ms);
+    CHECK(c.get() == hot);
+}
+
 TEST_CASE("a handle held beyond leak_threshold is reported with where it was borrowed", "[unit][pool]") {
     fixture f;
     auto po = popts(0, 2);

@@ -259,7 +259,7 @@ inline std::error_code stop_code(stop_reason r, unsigned driver_code) noexcept {
 //   bool outcome_pending() const                something may have run: every failure to finish
 //                                               is then unknown_error(), whatever stopped it
 //   bool fail_fast() const                      one connect attempt, no connect retries
-//   bool probe_bypass_allowed() const           a just-used session may skip the socket probe
+//   bool probe_bypass_allowed() const           a session seen healthy just now may skip the socket probe
 template <class Derived, class Policy>
 class engine_base {
 public:

@@ -80,7 +80,9 @@ public:
         if (e.lock_uncertain) st.current.lock_certain = false;
         if (e.ok) {
             st.in_transaction = e.in_txn_after;
-            st.health.on_used(now);
+            // A reply that beat the watchdog's shutdown by a hair leaves a dead socket: the next
+            // use must poll it, so the bypass window is not opened.
+            if (!e.cut) st.health.on_used(now);
             if (e.untracked_change) st.untracked_state = true;
             return this->finish_ok();
         }

@@ -147,7 +147,7 @@ public:
         this->state_.open = e.open_after;
         if (e.ok) {
             this->state_.in_transaction = false;
-            this->state_.health.on_used(now);
+            if (!e.cut) this->state_.health.on_used(now);  // cut: the socket is dead (see operation_engine)
             return this->finish_ok();
         }
         diagnostics d = e.diag;
