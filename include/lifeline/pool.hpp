@@ -146,10 +146,11 @@ private:
     struct alignas(64) slot {
         std::unique_ptr<connection_type> conn;
         std::atomic<std::uint32_t> next{0};        // idle stack link: index + 1, 0 = bottom
-        // For stats() only, written by the slot's holder: shared counters would be two more
-        // contended writes per borrow.
-        std::atomic<bool> idle{false};             // free to take (see "the idle stack" below)
+        // The claim protocol (see "idle connections" below); stats() counts `idle` too.
+        std::atomic<bool> idle{false};             // free to take
         std::atomic<bool> in_stack{false};         // an entry for it is on the idle stack
+        // For stats() only, written by the slot's holder: a shared counter would be two more
+        // contended writes per borrow.
         std::atomic<bool> in_use{false};           // handed out, or being validated for a borrower
         std::atomic<bool> handed_out{false};       // the borrower holds it: leak clock running
         std::atomic<bool> leak_reported{false};
