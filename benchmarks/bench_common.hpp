@@ -39,6 +39,22 @@ inline double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// The q-quantile (0..1) of v, by nearest rank: the spread of per-cycle ratios in the logs.
+inline double quantile(std::vector<double> v, double q) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+// "p10 .. p25 .. median .. p75 .. p90" of v, for an info line.
+inline std::string spread(const std::vector<double>& v) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%.3f .. %.3f .. %.3f .. %.3f .. %.3f", quantile(v, 0.1), quantile(v, 0.25),
+                  median(v), quantile(v, 0.75), quantile(v, 0.9));
+    return buf;
+}
+
 // Prints one figure line; returns whether the target is met.
 inline bool figure(const std::string& name, double value, const std::string& unit, const std::string& op,
                    double target) {

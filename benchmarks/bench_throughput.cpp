@@ -3,7 +3,7 @@
 //   pool: one lifeline::pool<capi> (min_size = max_size = threads) shared by all threads, each
 //         query a borrow + query + return;
 //   connection_per_thread: a lifeline::connection<capi> per thread.
-// All clients are connected first; then 16 cycles of windows raw, connection, pool, raw, pool,
+// All clients are connected first; then 32 cycles of windows raw, connection, pool, raw, pool,
 // connection run per thread count (interleaved to cancel drift; no side runs twice in a row).
 // Each window runs 50 ms unmeasured, then counts queries for 200 ms. Each figure is the median
 // over cycles of (queries/s of the side) / (raw queries/s in the same cycle).
@@ -33,9 +33,10 @@ namespace {
 
 constexpr auto warmup = std::chrono::milliseconds(50);
 constexpr auto window = std::chrono::milliseconds(200);
-// 16, not 8: at 1 thread two 200 ms windows of the same side differ by up to 15 % on this VM,
-// and the median of 8 cycle ratios still moved by 5-8 points between runs.
-constexpr int cycles = 16;
+// 32: at 1 thread two 200 ms windows of the same side differ by up to 15 % on this VM, and at 4
+// threads the cycle ratios spread over about +-5 % (p10..p90, printed in the log): the median of 8
+// cycle ratios moved by 5-8 points between runs, the median of 16 still by 3-5.
+constexpr int cycles = 32;
 
 // Runs the (already connected) clients together for one window (warm-up, then measured); returns
 // queries per second over the measured part.
@@ -80,17 +81,23 @@ struct raw_client {
 struct lifeline_client {
     explicit lifeline_client(const connect_options& o) : db(o) { db.connect(); }
     connection<capi> db;
+    result kept;  // read into a kept result, as the raw client keeps its string
     std::string sink;
-    void select1() { sink = *db.query("SELECT 1", idempotent).scalar(); }
+    void select1() {
+        db.query("SELECT 1", kept, idempotent);
+        sink = *kept.rows[0][0];
+    }
 };
 
 #ifdef LIFELINE_BENCH_HAVE_POOL
 struct pool_client {
     pool<capi>* p;
+    result kept;
     std::string sink;
     void select1() {
         auto c = p->borrow();
-        sink = *c->query("SELECT 1", idempotent).scalar();
+        c->query("SELECT 1", kept, idempotent);
+        sink = *kept.rows[0][0];
     }
 };
 #endif
@@ -121,7 +128,7 @@ int main() {
                 for (unsigned i = 0; i < n; ++i) held.push_back(shared.borrow());
             }
             std::vector<std::unique_ptr<pool_client>> pools;
-            for (unsigned i = 0; i < n; ++i) pools.push_back(std::make_unique<pool_client>(pool_client{&shared, {}}));
+            for (unsigned i = 0; i < n; ++i) pools.push_back(std::make_unique<pool_client>(pool_client{&shared, {}, {}}));
 #endif
             run_window(raws);  // warm-up
             run_window(lls);
@@ -148,6 +155,8 @@ int main() {
             info("throughput " + std::to_string(n) + " threads, mean of " + std::to_string(cycles) + " cycles: raw " +
                  std::to_string(raw_sum / cycles) + " q/s, lifeline connection per thread " +
                  std::to_string(ll_sum / cycles) + " q/s, pool " + std::to_string(pool_sum / cycles) + " q/s");
+            info("throughput " + std::to_string(n) + " threads, cycle ratios p10 .. p25 .. median .. p75 .. p90: " +
+                 "connection per thread " + spread(ll_ratio) + "; pool " + spread(pool_ratio));
 #ifdef LIFELINE_BENCH_HAVE_POOL
             figure("throughput_" + std::to_string(n) + "t_pool_over_raw_median", median(pool_ratio), "ratio", ">=",
                    0.95);

@@ -13,6 +13,11 @@ int main() {
     auto r = db.query("SELECT COUNT(*) FROM quickstart", lifeline::idempotent);  // retried if lost
     std::printf("01 quickstart: %s row(s), %u attempt(s)\n", r.scalar().value_or("?").c_str(), r.attempts);
 
+    // Hot paths: read into a result you keep; its rows and strings are reused call after call.
+    lifeline::result kept;
+    for (int i = 0; i < 3; ++i) db.query("SELECT note FROM quickstart ORDER BY id LIMIT 1", kept, lifeline::idempotent);
+    std::printf("01 quickstart: kept result: %s\n", kept.scalar().value_or("?").c_str());
+
     // Non-throwing overload: an error_code plus diagnostics with the server's text.
     std::error_code ec;
     lifeline::diagnostics diag;

@@ -79,8 +79,26 @@ public:
                  diagnostics& diag) noexcept {
         return nothrow<result>(ec, diag, [&](result& r) { return core_.statement(sql, decl, co, diag, r); });
     }
+    // Into a result you keep (the hot-path form): each call writes over its columns, rows and cells,
+    // so a warm call allocates nothing of lifeline's own (rows beyond a statement's are freed, and
+    // made again by a later, longer one). On failure it holds no rows.
+    void query(std::string_view sql, result& into, declaration_type decl = {}, call_options co = {}) {
+        throwing([&](std::error_code& ec, diagnostics& d) { return query(sql, into, std::move(decl), co, ec, d); });
+    }
+    bool query(std::string_view sql, result& into, declaration_type decl, call_options co, std::error_code& ec,
+               diagnostics& diag) noexcept {
+        nothrow_into(into, ec, diag, [&](result& r) { return core_.statement(sql, decl, co, diag, r); });
+        return !ec;
+    }
     result execute(std::string_view sql, declaration_type decl = {}, call_options co = {}) {
         return query(sql, std::move(decl), co);
+    }
+    void execute(std::string_view sql, result& into, declaration_type decl = {}, call_options co = {}) {
+        query(sql, into, std::move(decl), co);
+    }
+    bool execute(std::string_view sql, result& into, declaration_type decl, call_options co, std::error_code& ec,
+                 diagnostics& diag) noexcept {
+        return query(sql, into, std::move(decl), co, ec, diag);
     }
     result execute(std::string_view sql, declaration_type decl, call_options co, std::error_code& ec,
                    diagnostics& diag) noexcept {
@@ -125,6 +143,15 @@ public:
     result execute(const prepared_statement& st, const params& args, declaration_type decl, call_options co,
                    std::error_code& ec, diagnostics& diag) noexcept {
         return nothrow<result>(ec, diag, [&](result& r) { return core_.prepared(st, args, decl, co, diag, r); });
+    }
+    void execute(const prepared_statement& st, const params& args, result& into, declaration_type decl = {},
+                 call_options co = {}) {
+        throwing([&](std::error_code& ec, diagnostics& d) { return execute(st, args, into, std::move(decl), co, ec, d); });
+    }
+    bool execute(const prepared_statement& st, const params& args, result& into, declaration_type decl, call_options co,
+                 std::error_code& ec, diagnostics& diag) noexcept {
+        nothrow_into(into, ec, diag, [&](result& r) { return core_.prepared(st, args, decl, co, diag, r); });
+        return !ec;
     }
 
     // --- whole transactions (lifeline/transaction.hpp) ---------------------------------------------------
@@ -219,18 +246,24 @@ private:
     template <class R, class F>
     R nothrow(std::error_code& ec, diagnostics& diag, F&& f) noexcept {
         R out{};
+        nothrow_into(out, ec, diag, std::forward<F>(f));
+        return out;
+    }
+    template <class R, class F>
+    void nothrow_into(R& out, std::error_code& ec, diagnostics& diag, F&& f) noexcept {
         ec.clear();
         diag.clear();
         if (core_.busy()) {
             ec = make_error_code(errc::operation_in_progress);
             diag.client_message = "called from inside another operation of the same connection (a transaction function, "
                                   "a run() callable or an observer): use the transaction context or another connection";
-            return out;
+            out = R{};
+            return;
         }
         auto scope = core_.enter();
         try {
             ec = f(out);
-            return out;
+            return;
         } catch (const std::exception& e) {
             diag.client_message = e.what();
         } catch (...) {
@@ -238,7 +271,7 @@ private:
         }
         ec = make_error_code(errc::internal_error);
         core_.close();  // lifeline's own view of the session can no longer be trusted
-        return R{};
+        out = R{};
     }
 
     core_type core_;

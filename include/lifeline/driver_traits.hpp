@@ -19,7 +19,9 @@
 //           // and the process may hand to another connection (see detail/socket_ref.hpp).
 //   static bool ping(session_type&, diagnostics& out);
 //   static bool execute(session_type&, std::string_view sql, result* out, diagnostics& out);
-//           // records in out.where the phase of a failure: send / read_result / fetch
+//           // records in out.where the phase of a failure: send / read_result / fetch. *out (null:
+//           // discard) holds the previous statement's result: write over it with a
+//           // lifeline::result_writer (result.hpp), which keeps its storage and drops what is stale
 //   template <class F, class Out> static bool invoke(session_type&, F& f, Out& out, diagnostics& d);
 //           // runs user code f(native_handle) into out (a std::optional; see detail::call_into);
 //           // false + diagnostics if it failed (C API: mysql_errno() after f returns; JDBC: a

@@ -222,3 +222,39 @@ TEST_CASE("jdbc: prepared statements are re-prepared after a reconnect", "[retry
     CHECK(r.rows[0][1] == std::nullopt);
     CHECK(count_rows(srv, "jprep") == "2");
 }
+
+TEST_CASE("jdbc: a result kept across calls holds exactly each statement's rows, columns and counts", "[retry][jdbc]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->execute("CREATE TABLE jdbc_reuse (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(400))");
+    const std::string longer(300, 'q');
+    using row = std::vector<std::optional<std::string>>;
+    result r;
+    db->query("SELECT 'a' AS one, NULL AS two UNION ALL SELECT '" + longer + "', 'b' UNION ALL SELECT NULL, NULL", r,
+              idempotent);
+    CHECK(r.columns == std::vector<std::string>{"one", "two"});
+    REQUIRE(r.rows.size() == 3);
+    CHECK(r.rows[1] == row{longer, std::string("b")});
+    CHECK(r.rows[2] == row{std::nullopt, std::nullopt});
+    db->query("SELECT NULL AS x UNION ALL SELECT 'z'", r, idempotent);
+    CHECK(r.columns == std::vector<std::string>{"x"});
+    REQUIRE(r.rows.size() == 2);
+    CHECK(r.rows[0] == row{std::nullopt});
+    CHECK(r.rows[1] == row{std::string("z")});
+    db->execute("INSERT INTO jdbc_reuse (v) VALUES ('w'), ('x')", r);
+    CHECK(r.rows.empty());
+    CHECK(r.columns.empty());
+    CHECK(r.affected_rows == 2);
+    auto st = db->prepare("SELECT v FROM jdbc_reuse WHERE id = ?");
+    db->execute(st, {std::string("2")}, r, idempotent);
+    CHECK(r.columns == std::vector<std::string>{"v"});
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0] == row{std::string("x")});
+    CHECK(r.affected_rows == 0);
+    std::error_code ec;
+    diagnostics d;
+    CHECK_FALSE(db->query("SELECT * FROM no_such_table", r, idempotent, {}, ec, d));
+    CHECK(d.code == 1146);
+    CHECK(r.rows.empty());
+    CHECK(r.columns.empty());
+}

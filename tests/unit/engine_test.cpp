@@ -179,6 +179,47 @@ TEST_CASE("engine: a session that completed a round trip within probe_bypass is 
     CHECK(ready.start(h.now).type == action_type::done);
 }
 
+TEST_CASE("engine: ready_at_once (no engine built) only where the engine itself would finish ok at once",
+          "[unit][safety]") {
+    // Random link states around every edge the before-use decision has: open or not, a lost
+    // transaction, an open one, the bypass window, ping_after_idle, wait_timeout, the lifetime.
+    std::mt19937_64 rng(20261201);
+    const duration offsets[] = {0us, 10us, 49us, 50us, 51us, 2ms, 999ms, 1s, 2s, 23039s, 23041s, 1800s, 1900s};
+    auto pick = [&] { return offsets[rng() % (sizeof offsets / sizeof offsets[0])]; };
+    int at_once = 0, engine_ok_at_once = 0;
+    for (int i = 0; i < 20000; ++i) {
+        default_policy p;
+        if (rng() % 8 == 0) p.health.probe_bypass = 0us;
+        harness h(p);
+        const steady_time t0 = h.now;
+        h.state.health.on_connected(t0, rng() % 2 ? 28800s : 0s, rng());  // wait_timeout 28800 s: recycle at 23040 s idle
+        const steady_time used = t0 + pick();
+        h.state.health.on_used(used);
+        if (rng() % 2) h.state.health.on_seen_alive(used + pick());
+        if (rng() % 6 == 0) h.state.health.on_closed();
+        h.state.open = rng() % 6 != 0;
+        h.state.transaction_lost = rng() % 6 == 0;
+        h.state.in_transaction = rng() % 4 == 0;
+        h.now = used + pick();
+        const bool quick = operation_engine<default_policy>::ready_at_once(h.state, h.now);
+        operation_spec check;
+        check.sends = false;
+        auto e = h.op(check);
+        const next_action a = e.start(h.now);
+        const bool ok_at_once = a.type == action_type::done && !a.ec;
+        if (quick) {
+            INFO("state #" << i);
+            REQUIRE(ok_at_once);  // the shortcut never skips a ping, a probe, a reconnect or an error
+        }
+        at_once += quick;
+        engine_ok_at_once += ok_at_once;
+    }
+    // Not vacuous, and not much more conservative than the engine (which also uses a session
+    // in a transaction that a recycle would end).
+    CHECK(at_once > 1000);
+    CHECK(at_once >= engine_ok_at_once * 8 / 10);
+}
+
 TEST_CASE("engine: a poll that found the socket alive opens the bypass window; a skipped poll does not extend it",
           "[unit][safety]") {
     harness h;

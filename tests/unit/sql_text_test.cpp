@@ -332,3 +332,27 @@ TEST_CASE("sql_text: the hot path's shortcut never disagrees with the lexer", "[
     CHECK_FALSE(plain_dml("SELECT /*!50000 1 */"));
     CHECK_FALSE(plain_dml("SET autocommit = 0"));
 }
+
+TEST_CASE("sql_text: the effects cache answers what effects_of answers, statement after statement", "[sql_text][safety]") {
+    using lifeline::detail::effects_cache;
+    using lifeline::detail::effects_of;
+    using lifeline::detail::statement_effects;
+    auto same = [](statement_effects a, statement_effects b) {
+        return a.acknowledges_loss == b.acknowledges_loss && a.changes_session == b.changes_session &&
+               a.may_release_locks == b.may_release_locks;
+    };
+    const std::string long_set = "SET @v = '" + std::string(600, 'x') + "'";  // beyond the cached size
+    const std::string long_select = "SELECT '" + std::string(600, 'x') + "'";
+    // Same lengths, different effects: ROLLBACK / SELECT 1 ... and texts that differ in one byte.
+    const std::string texts[] = {"SELECT 1", "ROLLBACK", "SELECT 1", "SET @a=1", "SET @a=1", "SELECT 2",
+                                 "SELECT RELEASE_LOCK('x')", "SELECT RELEASE_LOCK('y')", "SELECT 1", long_set,
+                                 long_select, long_set, "BEGIN", "BEGIN", "USE db", "SELECT 1", long_select, "USE db"};
+    effects_cache cache;
+    int differing = 0;
+    for (const auto& t : texts) {
+        INFO(t.substr(0, 40));
+        CHECK(same(cache(t), effects_of(t)));
+        differing += !same(effects_of(t), effects_of("SELECT 1"));
+    }
+    CHECK(differing >= 8);  // the sequence switches between statements whose effects differ
+}

@@ -106,12 +106,11 @@ public:
     // --- operations (each returns its error; diag and the result are filled) -----------------------
     std::error_code statement(std::string_view sql, const declaration_type& decl, call_options co, diagnostics& diag,
                               result& r) {
-        const statement_effects fx = effects_of(sql);
+        const statement_effects fx = effects_(sql);
         const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), fx.acknowledges_loss,
                                   fail_fast(co)};
+        // The driver writes each attempt's result over r (result_writer), keeping its storage.
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
-            r.rows.clear();
-            r.columns.clear();
             if (fx.changes_session) io_.mark_dirty();
             e.lock_uncertain = fx.may_release_locks;
             return traits::execute(io_.session(), sql, &r, e.diag);
@@ -180,6 +179,12 @@ public:
     }
 
     std::error_code ready(call_options co, diagnostics& diag) {
+        // A pool's validation on borrow, mostly: a session seen healthy a moment ago and due for
+        // nothing needs no engine (the engine's own predicate says so; it decides, this skips).
+        if (operation_engine<Policy>::ready_at_once(state_, now())) {
+            ++stats_.operations;
+            return {};
+        }
         const operation_spec spec{false, false, false, false, 0, false, fail_fast(co)};
         result unused;
         return operate(spec, declaration_type{}, co, diag, unused, {}, [](attempted&) { return true; });
@@ -300,6 +305,10 @@ private:
                 r.attempts = e.attempts();
                 r.verified = e.verified_applied();
                 if (a.ec) {
+                    // A failed call returns no rows, whatever a failed attempt left half read.
+                    r.rows.clear();
+                    r.columns.clear();
+                    r.affected_rows = r.insert_id = 0;
                     diag = e.diag();
                     give_up(sql, e.attempts(), a.ec, diag, e.why());
                 }
@@ -388,8 +397,6 @@ private:
                                         std::to_string(args.size()) + " given: " + sql;
                 return false;
             }
-            r.rows.clear();
-            r.columns.clear();
             return traits::execute_prepared(io_.session(), *h, args, &r, e.diag);
         } else {
             (void)index, (void)sql, (void)args, (void)r, (void)e;
@@ -422,6 +429,7 @@ private:
     backoff backoff_;
     std::mt19937_64 rng_;
     std::vector<std::string> prepared_sql_;  // what prepare() registered, by id - 1
+    effects_cache effects_;                  // the last statement's effects_of()
     transaction_engine<Policy>* tx_ = nullptr;  // while a transaction body runs
     deadline tx_bound_ = deadline::none();
     steady_time last_now_{};

@@ -434,14 +434,16 @@ protected:
 
     Derived& self() noexcept { return static_cast<Derived&>(*this); }
 
+    // Seen healthy a moment ago (a round trip completed, or a poll found it alive): no need to poll again.
+    static bool seen_just_now(const link_state& s, steady_time now) noexcept {
+        const duration bypass = s.health.policy().probe_bypass;
+        return bypass.count() > 0 && s.health.connected() && s.health.unseen(now) < bypass;
+    }
+
     // Make the session usable: probe an open one, connect otherwise.
     next_action prepare(steady_time now) {
         if (!state_.open) return connect(now, "not connected", reconnect_cause::not_connected);
-        // Seen healthy a moment ago (a round trip completed, or a poll found it alive): no need to poll again.
-        const duration bypass = state_.health.policy().probe_bypass;
-        if (bypass.count() > 0 && self().probe_bypass_allowed() && state_.health.connected() &&
-            state_.health.unseen(now) < bypass)
-            return after_probe(socket_status::alive, now);
+        if (self().probe_bypass_allowed() && seen_just_now(state_, now)) return after_probe(socket_status::alive, now);
         return act(action_type::probe, gate_.until());
     }
 

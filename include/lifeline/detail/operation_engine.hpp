@@ -52,6 +52,16 @@ public:
 
     using base::resume;
 
+    // What an engine for "make the session usable" (a spec that sends nothing: ready(), a pool's
+    // validation on borrow) would conclude at once, with no I/O and no engine built: true only
+    // when start() -> prepare() -> after_probe() -> ready() finishes ok without any action (the
+    // session is open, seen healthy just now, and due for neither a ping nor a recycle). false:
+    // run the engine. Conservative: every doubt answers false.
+    static bool ready_at_once(const link_state& s, steady_time now) noexcept {
+        return !s.transaction_lost && s.open && base::seen_just_now(s, now) &&
+               s.health.before_use(now, socket_status::alive) == health_action::use;
+    }
+
     next_action resume(const verified& e, steady_time /*now*/) {
         if (e.failed) {
             if (e.connection_lost) this->state_.open = false;

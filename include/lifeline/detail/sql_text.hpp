@@ -55,6 +55,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 namespace lifeline::detail {
@@ -749,6 +750,29 @@ inline statement_effects effects_of(std::string_view sql) noexcept {
     e.may_release_locks = (info.changes_session || info.opaque) && contains_keyword_ci(sql, "RELEASE_");
     return e;
 }
+
+// effects_of() reads the whole text, and a service sends the same statement again and again: one
+// entry, matched on the exact bytes (so the answer is always effects_of's own), texts up to 512 bytes.
+class effects_cache {
+public:
+    statement_effects operator()(std::string_view sql) {
+        if (valid_ && sql == text_) return fx_;
+        const statement_effects fx = effects_of(sql);
+        valid_ = false;
+        if (sql.size() <= max_text) {
+            text_.assign(sql.data(), sql.size());
+            fx_ = fx;
+            valid_ = true;
+        }
+        return fx;
+    }
+
+private:
+    static constexpr std::size_t max_text = 512;
+    std::string text_;
+    statement_effects fx_{};
+    bool valid_ = false;
+};
 
 }  // namespace lifeline::detail
 

@@ -375,6 +375,7 @@ struct driver_traits<capi> {
 
     static bool execute(session_type& s, std::string_view sql, result* res, diagnostics& out) {
         MYSQL* m = s.get();
+        result_writer w(res);
         if (mysql_send_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
             out = capi::make_diagnostics(m, phase::send);
             return false;
@@ -386,20 +387,18 @@ struct driver_traits<capi> {
         for (;;) {
             MYSQL_RES* r = mysql_store_result(m);
             if (r) {
-                if (res) {
-                    unsigned n = mysql_num_fields(r);
+                if (w) {
+                    const unsigned n = mysql_num_fields(r);
                     MYSQL_FIELD* fields = mysql_fetch_fields(r);
-                    res->columns.clear();
-                    res->columns.reserve(n);
-                    for (unsigned i = 0; i < n; ++i) res->columns.emplace_back(fields[i].name, fields[i].name_length);
-                    res->rows.reserve(res->rows.size() + static_cast<std::size_t>(mysql_num_rows(r)));
+                    w.begin_set(n);
+                    for (unsigned i = 0; i < n; ++i) w.column(i, fields[i].name, fields[i].name_length);
+                    w.reserve_rows(static_cast<std::size_t>(mysql_num_rows(r)));
                     while (MYSQL_ROW row = mysql_fetch_row(r)) {
                         unsigned long* len = mysql_fetch_lengths(r);
-                        auto& out_row = res->rows.emplace_back();
-                        out_row.reserve(n);
+                        w.begin_row();
                         for (unsigned i = 0; i < n; ++i) {
-                            if (row[i]) out_row.emplace_back(std::in_place, row[i], len[i]);
-                            else out_row.emplace_back(std::nullopt);
+                            if (row[i]) w.cell(i, row[i], len[i]);
+                            else w.null(i);
                         }
                     }
                 }
@@ -407,9 +406,8 @@ struct driver_traits<capi> {
             } else if (mysql_errno(m) != 0) {
                 out = capi::make_diagnostics(m, phase::fetch);
                 return false;
-            } else if (res) {
-                res->affected_rows = mysql_affected_rows(m);
-                res->insert_id = mysql_insert_id(m);
+            } else if (w) {
+                w.counts(mysql_affected_rows(m), mysql_insert_id(m));
             }
             if (!mysql_more_results(m)) break;  // what mysql_next_result() would answer with -1
             int more = mysql_next_result(m);
@@ -478,24 +476,24 @@ struct driver_traits<capi> {
             d = capi::make_diagnostics(st, phase::read_result);
             return false;
         }
+        result_writer w(res);
         MYSQL_RES* meta = mysql_stmt_result_metadata(st);
         if (!meta) {
-            if (res) {
-                res->affected_rows = mysql_stmt_affected_rows(st);
-                res->insert_id = mysql_stmt_insert_id(st);
-            }
+            if (w) w.counts(mysql_stmt_affected_rows(st), mysql_stmt_insert_id(st));
             return true;
         }
         unsigned n = mysql_num_fields(meta);
         MYSQL_FIELD* fields = mysql_fetch_fields(meta);
-        if (res)
-            for (unsigned i = 0; i < n; ++i) res->columns.emplace_back(fields[i].name, fields[i].name_length);
+        if (w) {
+            w.begin_set(n);
+            for (unsigned i = 0; i < n; ++i) w.column(i, fields[i].name, fields[i].name_length);
+        }
         mysql_free_result(meta);
         if (mysql_stmt_store_result(st) != 0) {
             d = capi::make_diagnostics(st, phase::fetch);
             return false;
         }
-        // Bind with no buffer to learn each value's length, then fetch each column into a string.
+        // Bind with no buffer to learn each value's length, then fetch each column into its cell.
         std::vector<MYSQL_BIND> out(n);
         std::vector<unsigned long> out_len(n);
         std::vector<char> out_null(n);
@@ -506,6 +504,7 @@ struct driver_traits<capi> {
             out[i].is_null = reinterpret_cast<decltype(out[i].is_null)>(&out_null[i]);
         }
         bool ok = mysql_stmt_bind_result(st, out.data()) == 0;
+        std::string discard;  // cells go here when the caller wants no result
         while (ok) {
             int rc = mysql_stmt_fetch(st);
             if (rc == MYSQL_NO_DATA) break;
@@ -513,25 +512,20 @@ struct driver_traits<capi> {
                 ok = false;
                 break;
             }
-            std::vector<std::optional<std::string>> row;
-            for (unsigned i = 0; i < n; ++i) {
+            if (w) w.begin_row();
+            for (unsigned i = 0; i < n && ok; ++i) {
                 if (out_null[i]) {
-                    row.emplace_back(std::nullopt);
+                    if (w) w.null(i);
                     continue;
                 }
-                std::string v(out_len[i], '\0');
+                char* buf = w ? w.cell_buffer(i, out_len[i]) : (discard.resize(out_len[i]), discard.data());
                 MYSQL_BIND col;
                 std::memset(&col, 0, sizeof col);
                 col.buffer_type = MYSQL_TYPE_STRING;
-                col.buffer = v.data();
+                col.buffer = buf;
                 col.buffer_length = out_len[i];
-                if (out_len[i] && mysql_stmt_fetch_column(st, &col, i, 0) != 0) {
-                    ok = false;
-                    break;
-                }
-                row.emplace_back(std::move(v));
+                if (out_len[i] && mysql_stmt_fetch_column(st, &col, i, 0) != 0) ok = false;
             }
-            if (ok && res) res->rows.push_back(std::move(row));
         }
         if (!ok) d = capi::make_diagnostics(st, phase::fetch);
         mysql_stmt_free_result(st);

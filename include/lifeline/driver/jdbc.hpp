@@ -218,7 +218,8 @@ struct driver_traits<jdbc> {
             std::unique_ptr<sql::Statement> st(s.conn->createStatement());
             bool has_rows = st->execute(sql::SQLString(sql_text.data(), sql_text.size()));
             where = phase::fetch;
-            read_results(*st, has_rows, res);
+            result_writer w(res);
+            read_results(*st, has_rows, w);
         } catch (const sql::SQLException& e) {
             out = jdbc::make_diagnostics(e, where);
             note_failure(s, info, out.code);
@@ -269,13 +270,14 @@ struct driver_traits<jdbc> {
             // Connector/C++ 1.1 prepared statements implement neither getUpdateCount() nor
             // getMoreResults() (they throw after the statement ran): pick query or update up front.
             sql::ResultSetMetaData* md = st->getMetaData();
+            result_writer w(res);
             if (md == nullptr || md->getColumnCount() == 0) {
                 auto n = st->executeUpdate();
-                if (res) res->affected_rows = static_cast<std::uint64_t>(n);
+                if (w) w.counts(static_cast<std::uint64_t>(n), 0);
             } else {
                 std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
                 where = phase::fetch;
-                if (res) read_rows(*rs, *res);
+                if (w) read_rows(*rs, w);
             }
         } catch (const sql::SQLException& e) {
             d = jdbc::make_diagnostics(e, where);
@@ -329,31 +331,34 @@ struct driver_traits<jdbc> {
     static std::uint64_t connection_id(session_type& s) noexcept { return s.id; }
 
 private:
-    static void read_rows(sql::ResultSet& rs, result& res) {
+    static void read_rows(sql::ResultSet& rs, result_writer& w) {
         sql::ResultSetMetaData* md = rs.getMetaData();
-        unsigned n = md->getColumnCount();
-        res.columns.clear();
-        for (unsigned i = 1; i <= n; ++i) res.columns.emplace_back(md->getColumnLabel(i));
+        const unsigned n = md->getColumnCount();
+        w.begin_set(n);
+        for (unsigned i = 0; i < n; ++i) {
+            const sql::SQLString label = md->getColumnLabel(i + 1);
+            w.column(i, label.c_str(), label.length());
+        }
         while (rs.next()) {
-            auto& row = res.rows.emplace_back();
-            for (unsigned i = 1; i <= n; ++i) {
-                std::string v = rs.getString(i);
-                if (rs.wasNull()) row.emplace_back(std::nullopt);
-                else row.emplace_back(std::move(v));
+            w.begin_row();
+            for (unsigned i = 0; i < n; ++i) {
+                const sql::SQLString v = rs.getString(i + 1);
+                if (rs.wasNull()) w.null(i);
+                else w.cell(i, v.c_str(), v.length());
             }
         }
     }
 
     // Reads every result of a statement that has run (rows as text, or the update count).
-    static void read_results(sql::Statement& st, bool has_rows, result* res) {
+    static void read_results(sql::Statement& st, bool has_rows, result_writer& w) {
         for (;;) {
             if (has_rows) {
                 std::unique_ptr<sql::ResultSet> rs(st.getResultSet());
-                if (res && rs) read_rows(*rs, *res);
-            } else if (res) {
+                if (w && rs) read_rows(*rs, w);
+            } else if (w) {
                 // getUpdateCount() is unsigned in 1.1; "no more results" is its all-ones value.
                 auto count = st.getUpdateCount();
-                if (count != static_cast<decltype(count)>(-1)) res->affected_rows = count;
+                if (count != static_cast<decltype(count)>(-1)) w.counts(count, 0);
             }
             if (!st.getMoreResults()) {
                 if (st.getUpdateCount() == static_cast<decltype(st.getUpdateCount())>(-1)) break;
