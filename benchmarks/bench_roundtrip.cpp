@@ -112,6 +112,12 @@ int main() {
              std::to_string(median(fresh_ns) / 1000) + " us, over raw of medians " +
              std::to_string(median(fresh_ns) / rm) + ", median of paired ratios " + std::to_string(median(fresh_ratios)) +
              " (information: the figures below read into a kept result, as the raw loop does)");
+        auto us = [](std::vector<double> v) {
+            for (auto& x : v) x /= 1000;
+            return spread(v);
+        };
+        info("roundtrip: batch us p10 .. p25 .. median .. p75 .. p90: raw " + us(raw_ns) + "; lifeline " + us(ll_ns) +
+             "; pool " + us(pool_ns) + "; paired lifeline/raw " + spread(ratios));
         info("lifeline stats: pings " + std::to_string(db.stats().pings) + ", reconnects " +
              std::to_string(db.stats().reconnects) + ", retries " + std::to_string(db.stats().retries));
         figure("roundtrip_select1_lifeline_over_raw_ratio_of_medians", lm / rm, "ratio", "<=", 1.03);
