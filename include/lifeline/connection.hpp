@@ -81,7 +81,9 @@ public:
     }
     // Into a result you keep (the hot-path form): each call writes over its columns, rows and cells,
     // so a warm call allocates nothing of lifeline's own (rows beyond a statement's are freed, and
-    // made again by a later, longer one). On failure it holds no rows.
+    // made again by a later, longer one). On failure, and for a write the verification found
+    // applied, it holds no rows and zero counts. sql (and a prepared statement's args) must not
+    // point into `into`: a retry would send what the failed attempt overwrote.
     void query(std::string_view sql, result& into, declaration_type decl = {}, call_options co = {}) {
         throwing([&](std::error_code& ec, diagnostics& d) { return query(sql, into, std::move(decl), co, ec, d); });
     }

@@ -19,9 +19,9 @@
 //           // and the process may hand to another connection (see detail/socket_ref.hpp).
 //   static bool ping(session_type&, diagnostics& out);
 //   static bool execute(session_type&, std::string_view sql, result* out, diagnostics& out);
-//           // records in out.where the phase of a failure: send / read_result / fetch. *out (null:
-//           // discard) holds the previous statement's result: write over it with a
-//           // lifeline::result_writer (result.hpp), which keeps its storage and drops what is stale
+//           // records in out.where the phase of a failure: send / read_result / fetch; appends
+//           // its rows to *out (null: discard), which lifeline empties before each attempt —
+//           // unless the adapter declares writes_over_result (below)
 //   template <class F, class Out> static bool invoke(session_type&, F& f, Out& out, diagnostics& d);
 //           // runs user code f(native_handle) into out (a std::optional; see detail::call_into);
 //           // false + diagnostics if it failed (C API: mysql_errno() after f returns; JDBC: a
@@ -41,6 +41,11 @@
 //   static void close_statement(statement_type&) noexcept;   // before the session is closed
 //
 // Optional, used when present (detail/session_io.hpp detects them):
+//   static constexpr bool writes_over_result = true;   // execute / execute_prepared write over
+//           // *out, which then holds the previous statement's result: a lifeline::result_writer
+//           // (result.hpp) constructed first thing, before any way out, keeps its storage and
+//           // leaves exactly this statement's result. lifeline then stops emptying it, and a
+//           // result kept across calls (connection::query(sql, into, ...)) allocates nothing
 //   static bool reset_session(session_type&, diagnostics&);   // COM_RESET_CONNECTION; without it a
 //           // pooled session whose state changed is closed on return instead of reset
 //   static bool session_changed(session_type&) noexcept;      // the last OK packet reported a state

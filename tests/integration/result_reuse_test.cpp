@@ -32,13 +32,30 @@ struct count_scope {
 };
 }  // namespace
 
-void* operator new(std::size_t n) {
+// The whole unaligned family, so no block crosses between these and the runtime's (or ASan's)
+// own operators; the aligned ones stay the runtime's, in pairs.
+namespace {
+void* counted(std::size_t n) noexcept {
     if (counting) ++allocations;
-    if (void* p = std::malloc(n ? n : 1)) return p;
+    return std::malloc(n ? n : 1);
+}
+}  // namespace
+void* operator new(std::size_t n) {
+    if (void* p = counted(n)) return p;
     throw std::bad_alloc();
 }
+void* operator new[](std::size_t n) {
+    if (void* p = counted(n)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace lifeline;
 using namespace lifeline::test;

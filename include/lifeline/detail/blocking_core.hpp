@@ -109,8 +109,8 @@ public:
         const statement_effects fx = effects_(sql);
         const operation_spec spec{true, decl.idempotent(), decl.can_verify(), false, sql.size(), fx.acknowledges_loss,
                                   fail_fast(co)};
-        // The driver writes each attempt's result over r (result_writer), keeping its storage.
         return operate(spec, decl, co, diag, r, sql, [&](attempted& e) {
+            begin_result(r);
             if (fx.changes_session) io_.mark_dirty();
             e.lock_uncertain = fx.may_release_locks;
             return traits::execute(io_.session(), sql, &r, e.diag);
@@ -146,6 +146,7 @@ public:
     std::error_code prepared(const prepared_statement& st, const params& args, const declaration_type& decl,
                              call_options co, diagnostics& diag, result& r) {
         if (!st.valid() || st.id() > prepared_sql_.size()) {
+            no_result(r);
             diag.client_message = "prepared_statement does not belong to this connection: use the handle prepare() returned";
             return make_error_code(errc::invalid_option);
         }
@@ -302,13 +303,12 @@ private:
                 break;
             case action_type::done:
                 sync();
+                // A failed call returns no rows, whatever a failed attempt left half read; nor
+                // does a write the caller's check found applied (its own reply never came).
+                if (a.ec || e.verified_applied()) no_result(r);
                 r.attempts = e.attempts();
                 r.verified = e.verified_applied();
                 if (a.ec) {
-                    // A failed call returns no rows, whatever a failed attempt left half read.
-                    r.rows.clear();
-                    r.columns.clear();
-                    r.affected_rows = r.insert_id = 0;
                     diag = e.diag();
                     give_up(sql, e.attempts(), a.ec, diag, e.why());
                 }
@@ -374,6 +374,17 @@ private:
         return bug;
     }
 
+    // Before an attempt: an adapter that appends (no writes_over_result) gets an empty result; one
+    // that writes over it keeps the storage of the last statement's (a result kept across calls).
+    static void begin_result(result& r) noexcept {
+        if constexpr (!writes_over_result<traits>::value) no_result(r);
+    }
+    static void no_result(result& r) noexcept {
+        r.rows.clear();
+        r.columns.clear();
+        r.affected_rows = r.insert_id = 0;
+    }
+
     // The engine says the session is gone: close the driver's.
     void sync() noexcept {
         if (!state_.open && io_.open()) io_.close();
@@ -397,6 +408,7 @@ private:
                                         std::to_string(args.size()) + " given: " + sql;
                 return false;
             }
+            begin_result(r);
             return traits::execute_prepared(io_.session(), *h, args, &r, e.diag);
         } else {
             (void)index, (void)sql, (void)args, (void)r, (void)e;

@@ -48,6 +48,10 @@ template <class T>
 struct has_reset_session<T, std::void_t<decltype(T::reset_session(std::declval<typename T::session_type&>(),
                                                                    std::declval<diagnostics&>()))>> : std::true_type {};
 template <class T, class = void>
+struct writes_over_result : std::false_type {};
+template <class T>
+struct writes_over_result<T, std::enable_if_t<T::writes_over_result>> : std::true_type {};
+template <class T, class = void>
 struct has_session_changed : std::false_type {};
 template <class T>
 struct has_session_changed<T, std::void_t<decltype(T::session_changed(std::declval<typename T::session_type&>()))>>

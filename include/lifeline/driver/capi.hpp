@@ -373,9 +373,10 @@ struct driver_traits<capi> {
         return false;
     }
 
+    static constexpr bool writes_over_result = true;  // execute / execute_prepared use result_writer
     static bool execute(session_type& s, std::string_view sql, result* res, diagnostics& out) {
+        result_writer w(res);  // first: every way out leaves only this statement's result
         MYSQL* m = s.get();
-        result_writer w(res);
         if (mysql_send_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) {
             out = capi::make_diagnostics(m, phase::send);
             return false;
@@ -457,6 +458,7 @@ struct driver_traits<capi> {
     static void close_statement(statement_type& st) noexcept { st.reset(); }
 
     static bool execute_prepared(session_type&, statement_type& h, const params& args, result* res, diagnostics& d) {
+        result_writer w(res);  // first: every way out leaves only this statement's result
         MYSQL_STMT* st = h.get();
         std::vector<MYSQL_BIND> in(args.size());
         std::vector<unsigned long> lengths(args.size());
@@ -476,7 +478,6 @@ struct driver_traits<capi> {
             d = capi::make_diagnostics(st, phase::read_result);
             return false;
         }
-        result_writer w(res);
         MYSQL_RES* meta = mysql_stmt_result_metadata(st);
         if (!meta) {
             if (w) w.counts(mysql_stmt_affected_rows(st), mysql_stmt_insert_id(st));

@@ -211,14 +211,15 @@ struct driver_traits<jdbc> {
         return false;
     }
 
+    static constexpr bool writes_over_result = true;  // execute / execute_prepared use result_writer
     static bool execute(session_type& s, std::string_view sql_text, result* res, diagnostics& out) {
+        result_writer w(res);  // first: every way out leaves only this statement's result
         const detail::statement_info info = detail::describe_statement(sql_text);
         phase where = phase::read_result;
         try {
             std::unique_ptr<sql::Statement> st(s.conn->createStatement());
             bool has_rows = st->execute(sql::SQLString(sql_text.data(), sql_text.size()));
             where = phase::fetch;
-            result_writer w(res);
             read_results(*st, has_rows, w);
         } catch (const sql::SQLException& e) {
             out = jdbc::make_diagnostics(e, where);
@@ -259,6 +260,7 @@ struct driver_traits<jdbc> {
         st.ps.reset();
     }
     static bool execute_prepared(session_type& s, statement_type& h, const params& args, result* res, diagnostics& d) {
+        result_writer w(res);  // first: every way out leaves only this statement's result
         phase where = phase::read_result;
         sql::PreparedStatement* st = h.ps.get();
         try {
@@ -270,7 +272,6 @@ struct driver_traits<jdbc> {
             // Connector/C++ 1.1 prepared statements implement neither getUpdateCount() nor
             // getMoreResults() (they throw after the statement ran): pick query or update up front.
             sql::ResultSetMetaData* md = st->getMetaData();
-            result_writer w(res);
             if (md == nullptr || md->getColumnCount() == 0) {
                 auto n = st->executeUpdate();
                 if (w) w.counts(static_cast<std::uint64_t>(n), 0);
