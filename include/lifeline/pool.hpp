@@ -59,7 +59,10 @@ namespace lifeline {
 struct leak_report {
     const char* where = nullptr;           // the borrow's tag (nullptr: none given)
     std::chrono::milliseconds held_for{0};
-    std::uint64_t borrow_id = 0;           // 1-based sequence number of the borrow
+    // Identifies the borrow in its pool: 1-based and unique, (the slot's own borrow count - 1) x
+    // max_size + the slot's index + 1. Not a pool-wide sequence: numbering every borrow in order
+    // would be a write that every borrowing thread shares.
+    std::uint64_t borrow_id = 0;
 };
 
 struct pool_options {
@@ -124,8 +127,8 @@ struct pool_stats {
 namespace detail {
 // The pool's counters, each its own atomic (read together only roughly consistently).
 struct pool_counters {
-    std::atomic<std::uint64_t> created{0}, closed{0}, broken{0}, retries{0}, connect_failures{0}, borrows{0},
-        exhausted{0}, leaks{0}, resets{0}, rolled_back_on_return{0}, reset_failures{0};
+    std::atomic<std::uint64_t> created{0}, closed{0}, broken{0}, retries{0}, connect_failures{0}, exhausted{0},
+        leaks{0}, resets{0}, rolled_back_on_return{0}, reset_failures{0};
 };
 }  // namespace detail
 
@@ -157,7 +160,7 @@ private:
         std::atomic<std::int64_t> borrowed_at{0};  // steady ns
         std::atomic<std::int64_t> idle_since{0};   // steady ns
         std::atomic<const char*> where{nullptr};
-        std::atomic<std::uint64_t> borrow_id{0};
+        std::atomic<std::uint64_t> borrows{0};     // handed out so far (stats() sums them; the leak's id)
         std::uint64_t retries_seen = 0;            // conn->stats().retries already counted (holder only)
     };
 
@@ -338,7 +341,7 @@ public:
         s.broken = counters_.broken;
         s.retries = counters_.retries;
         s.connect_failures = counters_.connect_failures;
-        s.borrows = counters_.borrows;
+        for (std::size_t i = 0; i < popts_.max_size; ++i) s.borrows += slots_[i].borrows.load(std::memory_order_relaxed);
         s.exhausted = counters_.exhausted;
         s.leaks = counters_.leaks;
         s.resets = counters_.resets;
@@ -384,10 +387,11 @@ private:
         return until > now ? std::chrono::duration_cast<std::chrono::milliseconds>(until - now)
                            : std::chrono::milliseconds(0);
     }
-    static leak_report report_of(const slot& s, time_point now) {
+    leak_report report_of(const slot& s, time_point now) const {
+        const std::uint64_t n = s.borrows.load(std::memory_order_relaxed);
         return leak_report{s.where.load(std::memory_order_relaxed),
                            std::chrono::duration_cast<std::chrono::milliseconds>(now - at(s.borrowed_at)),
-                           s.borrow_id.load(std::memory_order_relaxed)};
+                           n ? (n - 1) * popts_.max_size + index_of(s) + 1 : 0};
     }
     std::size_t count_slots(std::atomic<bool> slot::*flag) const noexcept {
         std::size_t n = 0;
@@ -559,7 +563,8 @@ private:
         s.leak_reported.store(false, std::memory_order_relaxed);
         s.borrowed_at.store(ns(now), std::memory_order_relaxed);
         s.where.store(where, std::memory_order_relaxed);
-        s.borrow_id.store(++counters_.borrows, std::memory_order_relaxed);
+        // Only the holder writes its slot's count: no line shared by every borrowing thread.
+        s.borrows.store(s.borrows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         s.handed_out.store(true, std::memory_order_release);
         return pooled(this, &s);
     }
