@@ -341,7 +341,7 @@ public:
         s.broken = counters_.broken;
         s.retries = counters_.retries;
         s.connect_failures = counters_.connect_failures;
-        for (std::size_t i = 0; i < popts_.max_size; ++i) s.borrows += slots_[i].borrows.load(std::memory_order_relaxed);
+        s.borrows = count_slots(&slot::borrows);
         s.exhausted = counters_.exhausted;
         s.leaks = counters_.leaks;
         s.resets = counters_.resets;
@@ -393,9 +393,11 @@ private:
                            std::chrono::duration_cast<std::chrono::milliseconds>(now - at(s.borrowed_at)),
                            n ? (n - 1) * popts_.max_size + index_of(s) + 1 : 0};
     }
-    std::size_t count_slots(std::atomic<bool> slot::*flag) const noexcept {
-        std::size_t n = 0;
-        for (std::size_t i = 0; i < popts_.max_size; ++i) n += (slots_[i].*flag).load(std::memory_order_relaxed);
+    // The sum of one per-slot field over all slots: a flag (how many are set) or a count.
+    template <class T>
+    std::uint64_t count_slots(std::atomic<T> slot::*field) const noexcept {
+        std::uint64_t n = 0;
+        for (std::size_t i = 0; i < popts_.max_size; ++i) n += (slots_[i].*field).load(std::memory_order_relaxed);
         return n;
     }
     void set_in_use(slot& s, bool v) noexcept { s.in_use.store(v, std::memory_order_relaxed); }

@@ -25,6 +25,15 @@ struct result {
     unsigned attempts = 0;   // how many times lifeline sent it (1 = no retry)
     bool verified = false;   // true: the write's outcome was unknown and the caller's check said applied
 
+    // Back to "no statement": no columns, rows or counts; the vectors keep their capacity.
+    void clear() noexcept {
+        columns.clear();
+        rows.clear();
+        affected_rows = insert_id = 0;
+        attempts = 0;
+        verified = false;
+    }
+
     // First column of the first row, or nullopt (no row, or NULL).
     std::optional<std::string> scalar() const {
         if (rows.empty() || rows.front().empty()) return std::nullopt;

@@ -867,11 +867,7 @@ private:
             deliver(h, post, out, std::move(r));
             return;
         }
-        if (ec || op_->verified_applied()) {  // as the blocking core: no half-read or unanswered rows
-            res_.rows.clear();
-            res_.columns.clear();
-            res_.affected_rows = res_.insert_id = 0;
-        }
+        if (ec || op_->verified_applied()) res_.clear();  // as the blocking core: no half-read or unanswered rows
         res_.attempts = op_->attempts();
         res_.verified = op_->verified_applied();
         diag_ = op_->diag();

@@ -146,7 +146,7 @@ public:
     std::error_code prepared(const prepared_statement& st, const params& args, const declaration_type& decl,
                              call_options co, diagnostics& diag, result& r) {
         if (!st.valid() || st.id() > prepared_sql_.size()) {
-            no_result(r);
+            r.clear();
             diag.client_message = "prepared_statement does not belong to this connection: use the handle prepare() returned";
             return make_error_code(errc::invalid_option);
         }
@@ -305,7 +305,7 @@ private:
                 sync();
                 // A failed call returns no rows, whatever a failed attempt left half read; nor
                 // does a write the caller's check found applied (its own reply never came).
-                if (a.ec || e.verified_applied()) no_result(r);
+                if (a.ec || e.verified_applied()) r.clear();
                 r.attempts = e.attempts();
                 r.verified = e.verified_applied();
                 if (a.ec) {
@@ -377,12 +377,7 @@ private:
     // Before an attempt: an adapter that appends (no writes_over_result) gets an empty result; one
     // that writes over it keeps the storage of the last statement's (a result kept across calls).
     static void begin_result(result& r) noexcept {
-        if constexpr (!writes_over_result<traits>::value) no_result(r);
-    }
-    static void no_result(result& r) noexcept {
-        r.rows.clear();
-        r.columns.clear();
-        r.affected_rows = r.insert_id = 0;
+        if constexpr (!writes_over_result<traits>::value) r.clear();
     }
 
     // The engine says the session is gone: close the driver's.
