@@ -32,6 +32,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #if __has_include(<lifeline/pool.hpp>)
@@ -238,6 +239,9 @@ void single_thread(const connect_options& opts) {
                                             auto c = shared.borrow();
                                             c->query("SELECT 1", kept, idempotent);
                                             sink = *kept.rows[0][0];
+                                            // A reconnect would free m before the next raw query.
+                                            if (c->native() != m)
+                                                throw std::runtime_error("the pool reconnected its connection mid-run");
                                         },
                                         pool_overall);
     pool_text = spread(pool_blocks) + ", all blocks " + std::to_string(pool_overall);
