@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <poll.h>
 #include <set>
 #include <thread>
 #include <vector>
@@ -254,4 +255,53 @@ TEST_CASE("capi pool: a connection returned inside a transaction never hands tha
     c->execute("INSERT INTO pool_txn VALUES (2)");  // autocommit, on a clean session
     auto m = capi_connect(srv.where());
     CHECK(capi_scalar(m.get(), "SELECT GROUP_CONCAT(v) FROM pool_txn") == "2");  // the abandoned row was rolled back
+}
+
+TEST_CASE("capi pool: validating a connection not seen just now is one socket poll; a killed one is reopened",
+          "[pool][capi]") {
+    auto srv = server::attach();
+    capi_pool p(options_for(srv.where()), popts(1, 1));
+    unsigned long id = 0;
+    int fd = -1;
+    {
+        auto c = p.borrow(10s);
+        c->query("SELECT 1", lifeline::idempotent);
+        id = mysql_thread_id(c->native());
+        fd = static_cast<int>(mysql_get_socket(c->native()));
+    }
+    connection_stats s0;
+    {
+        auto c = p.borrow(10s);
+        s0 = c->stats();
+    }
+    // Healthy, last seen longer ago than the probe bypass (50 µs; the sleep is a lower bound: any
+    // longer wait is the same case): the borrow polls once, and no ping, no reconnect.
+    std::this_thread::sleep_for(2ms);
+    {
+        auto c = p.borrow(10s);
+        const connection_stats s1 = c->stats();
+        CHECK(s1.socket_checks == s0.socket_checks + 1);
+        CHECK(s1.operations == s0.operations + 1);
+        CHECK(s1.pings == s0.pings);
+        CHECK(s1.reconnects == s0.reconnects);
+        CHECK(mysql_thread_id(c->native()) == id);
+        s0 = s1;
+    }
+    // Killed while idle in the pool: once its socket shows the close, the next borrow's poll finds
+    // it dead, the engine probes again and reconnects, and what is handed out answers.
+    admin_kill(srv.where(), id);
+    const auto until = clk::now() + 10s;
+    bool closed = false;
+    while (!closed && clk::now() < until) {
+        pollfd pf{fd, POLLIN | POLLRDHUP, 0};
+        closed = ::poll(&pf, 1, 100) > 0;
+    }
+    REQUIRE(closed);
+    auto c = p.borrow(10s);
+    const connection_stats s2 = c->stats();
+    CHECK(s2.reconnects == s0.reconnects + 1);
+    CHECK(s2.socket_checks == s0.socket_checks + 2);
+    CHECK(mysql_thread_id(c->native()) != id);
+    CHECK(mysql_ping(c->native()) == 0);
+    CHECK(c->query("SELECT 1", lifeline::idempotent).rows.size() == 1);
 }

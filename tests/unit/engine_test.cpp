@@ -179,14 +179,15 @@ TEST_CASE("engine: a session that completed a round trip within probe_bypass is 
     CHECK(ready.start(h.now).type == action_type::done);
 }
 
-TEST_CASE("engine: ready_at_once (no engine built) only where the engine itself would finish ok at once",
+TEST_CASE("engine: ready_at_once / ready_if_alive (no engine built) only where the engine itself would finish ok "
+          "at once / right after a probe found the socket alive",
           "[unit][safety]") {
     // Random link states around every edge the before-use decision has: open or not, a lost
     // transaction, an open one, the bypass window, ping_after_idle, wait_timeout, the lifetime.
     std::mt19937_64 rng(20261201);
     const duration offsets[] = {0us, 10us, 49us, 50us, 51us, 2ms, 999ms, 1s, 2s, 23039s, 23041s, 1800s, 1900s};
     auto pick = [&] { return offsets[rng() % (sizeof offsets / sizeof offsets[0])]; };
-    int at_once = 0, engine_ok_at_once = 0;
+    int at_once = 0, engine_ok_at_once = 0, after_probe_ok = 0;
     for (int i = 0; i < 20000; ++i) {
         default_policy p;
         if (rng() % 8 == 0) p.health.probe_bypass = 0us;
@@ -213,11 +214,25 @@ TEST_CASE("engine: ready_at_once (no engine built) only where the engine itself 
         }
         at_once += quick;
         engine_ok_at_once += ok_at_once;
+        // The twin (a pool's validation when the session was not seen just now): where it says
+        // yes, the engine asks for a probe and nothing else, and finishes ok once the probe
+        // finds the socket alive.
+        const bool after_alive = operation_engine<default_policy>::ready_if_alive(h.state, h.now);
+        if (after_alive && !ok_at_once) {
+            INFO("state #" << i);
+            REQUIRE(a.type == action_type::probe);
+            const next_action b = e.resume(probed{socket_status::alive}, h.now);
+            REQUIRE(b.type == action_type::done);
+            REQUIRE(!b.ec);
+            ++after_probe_ok;
+        }
+        if (quick) REQUIRE(after_alive);
     }
     // Not vacuous, and not much more conservative than the engine (which also uses a session
     // in a transaction that a recycle would end).
     CHECK(at_once > 1000);
     CHECK(at_once >= engine_ok_at_once * 8 / 10);
+    CHECK(after_probe_ok > 1000);
 }
 
 TEST_CASE("engine: a poll that found the socket alive opens the bypass window; a skipped poll does not extend it",

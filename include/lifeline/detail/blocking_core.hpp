@@ -181,10 +181,21 @@ public:
 
     std::error_code ready(call_options co, diagnostics& diag) {
         // A pool's validation on borrow, mostly: a session seen healthy a moment ago and due for
-        // nothing needs no engine (the engine's own predicate says so; it decides, this skips).
-        if (operation_engine<Policy>::ready_at_once(state_, now())) {
+        // nothing needs no engine, nor one that the probe the engine would make first finds
+        // alive (the engine's own predicates say so; they decide, this skips). Anything else, a
+        // dead socket included, runs the engine (which then probes again).
+        const steady_time t = now();
+        if (operation_engine<Policy>::ready_at_once(state_, t)) {
             ++stats_.operations;
             return {};
+        }
+        if (policy_.health.socket_check && operation_engine<Policy>::ready_if_alive(state_, t)) {
+            ++stats_.socket_checks;
+            if (io_.probe(true) == socket_status::alive) {
+                state_.health.on_seen_alive(t);  // as resume(probed) does
+                ++stats_.operations;
+                return {};
+            }
         }
         const operation_spec spec{false, false, false, false, 0, false, fail_fast(co)};
         result unused;

@@ -58,8 +58,14 @@ public:
     // session is open, seen healthy just now, and due for neither a ping nor a recycle). false:
     // run the engine. Conservative: every doubt answers false.
     static bool ready_at_once(const link_state& s, steady_time now) noexcept {
-        return !s.transaction_lost && s.open && base::seen_just_now(s, now) &&
-               s.health.before_use(now, socket_status::alive) == health_action::use;
+        return base::seen_just_now(s, now) && ready_if_alive(s, now);
+    }
+    // Its twin for a session not seen just now: true only when such an engine would finish ok
+    // right after a socket probe that found the socket alive, with no other action. The caller
+    // probes; only `alive` may skip the engine, and it tells the health tracker as
+    // resume(probed) does. Conservative: every doubt answers false.
+    static bool ready_if_alive(const link_state& s, steady_time now) noexcept {
+        return !s.transaction_lost && s.open && s.health.before_use(now, socket_status::alive) == health_action::use;
     }
 
     next_action resume(const verified& e, steady_time /*now*/) {
