@@ -162,7 +162,9 @@ std::unique_ptr<replicated_topology::state> replicated_topology::state::bring_up
             "rpl-semi-sync-slave-enabled=ON",
             "rpl-semi-sync-master-wait-point=AFTER_SYNC",
             "rpl-semi-sync-master-timeout=" + std::to_string(o.semi_sync_timeout_ms),
-            "innodb-buffer-pool-size=32M",
+            // 128M: the redo a SIGKILL leaves behind (fast writers) is recovered in one batch. With 32M,
+            // 10.11's multi-batch recovery once refused to start ("Data structure corruption").
+            "innodb-buffer-pool-size=128M",
             // 2: a mariadbd SIGKILL loses nothing (the OS keeps the page cache); only an OS crash could.
             "innodb-flush-log-at-trx-commit=2",
             "max-connections=300",
