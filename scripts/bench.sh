@@ -9,8 +9,8 @@
 # for figures the issue asks for without a target),
 # then a summary; the full output of each benchmark is in build/bench/results/<name>.log.
 # Exits non-zero only if a benchmark fails to run; a missed target is reported, not an error.
-# Not part of scripts/test.sh. Takes 2–4 minutes on 2 cores (plus the first build); bench_failover
-# alone about a minute (a replicated topology, 3 failovers, a Galera cluster, 2 node losses).
+# Not part of scripts/test.sh. Takes about 8 minutes on 2 cores (plus about 2 for the first build);
+# bench_throughput about 4, bench_failover about 1.5 (a replicated topology, 3 failovers, a Galera cluster, 2 node losses).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$root/scripts/setup.sh"
