@@ -25,7 +25,7 @@
 // lifeline, raw, ..., timing each batch: both sides see the same regimes, and only a batch's
 // first query follows the other side's (a side's extra work also delays the next query's send,
 // so the server's thread sleeps longer: that cost lands on the side that caused it but for 1 in
-// 8; the calibration below reads 0.91-0.95 for a 5 % busy-wait, so nothing hides it). One
+// 8; the calibration below, a 5 % busy-wait, reads 0.87-0.98, around its 0.952). One
 // thread's throughput is 1 / its mean time per query, so a block's ratio is its raw time / its
 // lifeline time (equal counts); the figure is the median over 30 blocks of 0.5 s.
 //
