@@ -137,8 +137,9 @@ std::unique_ptr<galera_cluster::state> galera_cluster::state::bring_up(const gal
                                        ";ist.recv_addr=127.0.0.1:" + std::to_string(ist_port(i)) + ";gcache.size=16M";
         if (!o.provider_options.empty()) provider_options += ";" + o.provider_options;
         std::vector<std::string> settings = {
-            // 128M: the redo a SIGKILL leaves behind (fast writers) is recovered in one batch. With 32M,
-            // 10.11's multi-batch recovery once refused to start ("Data structure corruption").
+            // 128M, as the other test servers: the redo a SIGKILL leaves behind is recovered in one
+            // batch (with 32M, 10.11's multi-batch recovery once refused to start: "Data structure
+            // corruption").
             "innodb-buffer-pool-size=128M",
             "innodb-flush-log-at-trx-commit=2",
             "max-connections=300",
