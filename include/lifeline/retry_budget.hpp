@@ -11,7 +11,9 @@
 // age out, but no `window` ever holds more than the rule allows. Backoff jitter spreads a burst.
 //
 // Thread-safe. record_request() is on every operation's path: one acquire load and one relaxed
-// atomic add, except once per sub-window when it rotates a slot under a tiny mutex.
+// atomic add to a counter of the calling CPU's own (a counter every thread wrote would move
+// between CPUs on each operation), except once per sub-window when it rotates a slot under a
+// tiny mutex.
 // try_acquire_retry() is on the retry path and takes the mutex, so concurrent retries cannot
 // overdraw the budget. Time is passed in (clock-injectable).
 #ifndef LIFELINE_RETRY_BUDGET_HPP
@@ -28,6 +30,10 @@
 #include <limits>
 #include <mutex>
 #include <string>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace lifeline {
 
@@ -68,12 +74,14 @@ public:
     void record_request(steady_time now) noexcept {
         const std::int64_t e = epoch_of(now);
         slot& s = slot_for(e);
+        std::atomic<std::uint64_t>& n = s.requests[stripe_of_caller()].n;
         if (s.epoch.load(std::memory_order_acquire) == e) {
-            s.requests.fetch_add(1, std::memory_order_relaxed);
+            n.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         std::lock_guard<std::mutex> lock(mutex_);
-        rotate(s, e).requests.fetch_add(1, std::memory_order_relaxed);
+        rotate(s, e);
+        n.fetch_add(1, std::memory_order_relaxed);
     }
 
     // Takes one retry from the budget; false means "do not retry: fail fast".
@@ -109,11 +117,30 @@ public:
 private:
     static constexpr std::int64_t empty = std::numeric_limits<std::int64_t>::min();
 
+    // Request counters per CPU: each on its own cache line, so operations on different CPUs do
+    // not pass one line back and forth. Sums read them all (the retry path, under mutex_).
+    static constexpr std::size_t stripes = 8;
+    struct alignas(64) stripe {
+        std::atomic<std::uint64_t> n{0};
+    };
     struct slot {
         std::atomic<std::int64_t> epoch{empty};  // which sub-window the counts belong to
-        std::atomic<std::uint64_t> requests{0};
         std::atomic<std::uint64_t> retries{0};
+        std::array<stripe, stripes> requests{};
+        std::uint64_t requests_total() const noexcept {
+            std::uint64_t t = 0;
+            for (const stripe& x : requests) t += x.n.load(std::memory_order_relaxed);
+            return t;
+        }
     };
+    static std::size_t stripe_of_caller() noexcept {
+#if defined(__linux__)
+        const int cpu = sched_getcpu();  // glibc reads it from rseq: no system call
+        return cpu < 0 ? 0 : static_cast<std::size_t>(cpu) % stripes;
+#else
+        return 0;
+#endif
+    }
     struct counts {
         std::uint64_t requests = 0, retries = 0;
     };
@@ -134,7 +161,7 @@ private:
     // sub-window (a stale timestamp) just adds to it: the count is real, only slightly misdated.
     slot& rotate(slot& s, std::int64_t e) noexcept {
         if (s.epoch.load(std::memory_order_relaxed) < e) {
-            s.requests.store(0, std::memory_order_relaxed);
+            for (stripe& x : s.requests) x.n.store(0, std::memory_order_relaxed);
             s.retries.store(0, std::memory_order_relaxed);
             s.epoch.store(e, std::memory_order_release);  // publishes the zeroed counts
         }
@@ -147,7 +174,7 @@ private:
         for (const slot& s : ring_) {
             const std::int64_t se = s.epoch.load(std::memory_order_acquire);
             if (se != empty && se <= e && e - se < slots) {
-                c.requests += s.requests.load(std::memory_order_relaxed);
+                c.requests += s.requests_total();
                 c.retries += s.retries.load(std::memory_order_relaxed);
             }
         }
