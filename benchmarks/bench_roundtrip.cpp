@@ -6,12 +6,17 @@
 // through its borrowed connection. The convenience form that returns a fresh result (3
 // allocations a query) is measured beside them and printed as `reported` lines (no target).
 //
-// Raw, lifeline, pool and fresh-result batches alternate (raw, lifeline, pool, fresh, fresh, pool,
-// lifeline, raw, ...) on hot connections to the same server, so drift (CPU frequency, server
-// caches, noisy neighbours) hits every side alike. Each batch gives µs/query. Two figures per
+// Raw, lifeline, pool, fresh-result and streamed-raw batches alternate (raw, lifeline, pool,
+// fresh, streamed, streamed, fresh, pool, lifeline, raw, ...) on hot connections to the same
+// server, so drift (CPU frequency, server caches, noisy neighbours) hits every side alike. Each batch gives µs/query. Two figures per
 // side, both held to the target: median(side's batches) / median(raw batches), and the median
 // over rounds of (side's batch / raw batch of the same round). They differ when a side's batch
 // times are bimodal (see benchmarks/README.md).
+//
+// The raw loop reads with mysql_store_result, the C API's usual pattern; lifeline's adapter reads
+// with mysql_use_result (rows straight into the result, without the driver's own copy). A raw
+// loop that also streams is measured beside them and printed as a `reported` line (no target), so
+// the figures can be read with and without that difference.
 #include "bench_common.hpp"
 
 #include <cstring>
@@ -41,6 +46,22 @@ int main() {
             auto t0 = steady::now();
             for (int i = 0; i < n; ++i)
                 if (!raw_select(raw.get(), sql, len, sink)) throw test::server_error(mysql_error(raw.get()));
+            return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / n;
+        };
+        auto streamed_batch = [&](int n) {  // raw, reading as lifeline's adapter does
+            auto t0 = steady::now();
+            for (int i = 0; i < n; ++i) {
+                if (mysql_real_query(raw.get(), sql, static_cast<unsigned long>(len)) != 0)
+                    throw test::server_error(mysql_error(raw.get()));
+                MYSQL_RES* r = mysql_use_result(raw.get());
+                if (!r) throw test::server_error(mysql_error(raw.get()));
+                while (MYSQL_ROW row = mysql_fetch_row(r)) {
+                    unsigned long* lengths = mysql_fetch_lengths(r);
+                    sink.assign(row[0] ? row[0] : "", row[0] ? lengths[0] : 0);
+                }
+                if (mysql_errno(raw.get()) != 0) throw test::server_error(mysql_error(raw.get()));
+                mysql_free_result(r);
+            }
             return std::chrono::duration<double, std::nano>(steady::now() - t0).count() / n;
         };
         result kept;
@@ -78,24 +99,29 @@ int main() {
         auto pool_batch = [](int) { return 0.0; };
 #endif
         raw_batch(warmup);
+        streamed_batch(warmup);
         ll_batch(warmup);
         fresh_batch(warmup);
         pool_batch(warmup);
 
-        std::vector<double> raw_ns, ll_ns, fresh_ns, pool_ns, ratios, fresh_ratios, pool_ratios;
+        std::vector<double> raw_ns, streamed_ns, ll_ns, fresh_ns, pool_ns, ratios, fresh_ratios, pool_ratios, streamed_ratios;
         for (int b = 0; b < batches; ++b) {
-            double r, l, f, p;
+            double r, s, l, f, p;
             if (b % 2 == 0) {
                 r = raw_batch(per_batch);
                 l = ll_batch(per_batch);
                 p = pool_batch(per_batch);
                 f = fresh_batch(per_batch);
+                s = streamed_batch(per_batch);
             } else {
+                s = streamed_batch(per_batch);
                 f = fresh_batch(per_batch);
                 p = pool_batch(per_batch);
                 l = ll_batch(per_batch);
                 r = raw_batch(per_batch);
             }
+            streamed_ns.push_back(s);
+            streamed_ratios.push_back(l / s);
             raw_ns.push_back(r);
             ll_ns.push_back(l);
             fresh_ns.push_back(f);
@@ -111,6 +137,12 @@ int main() {
         info("roundtrip: the form returning a fresh result each query (3 allocations): median " +
              std::to_string(median(fresh_ns) / 1000) + " us (the figures read into a kept result, as the raw loop "
              "reads into a kept string; this form is reported beside them)");
+        info("roundtrip: raw reading with mysql_use_result (as lifeline's adapter does): median " +
+             std::to_string(median(streamed_ns) / 1000) + " us, " + std::to_string(median(streamed_ns) / rm) +
+             " of the raw loop's (mysql_store_result)");
+        reported("roundtrip_select1_lifeline_over_raw_use_result_ratio_of_medians", lm / median(streamed_ns), "ratio");
+        reported("roundtrip_select1_lifeline_over_raw_use_result_median_of_paired_ratios", median(streamed_ratios),
+                 "ratio");
         reported("roundtrip_select1_lifeline_fresh_result_over_raw_ratio_of_medians", median(fresh_ns) / rm, "ratio");
         reported("roundtrip_select1_lifeline_fresh_result_over_raw_median_of_paired_ratios", median(fresh_ratios),
                  "ratio");

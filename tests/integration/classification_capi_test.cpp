@@ -3,7 +3,7 @@
 // server, asserts the whole classification lifeline::capi::report() gives — error number, SQLSTATE,
 // phase, connection state, outcome, remedy — and then proves the connection state by using the
 // connection again. Statements run in three steps (mysql_send_query, mysql_read_query_result,
-// mysql_store_result), as lifeline's C API adapter does, so the phase of each failure is measured.
+// mysql_use_result and its rows), as lifeline's C API adapter does, so the phase of each failure is measured.
 //
 // Tests tagged [disruptive] stop, crash or freeze the server; ctest runs them as their own entry.
 #include "capi_support.hpp"
@@ -72,9 +72,13 @@ constexpr std::string_view driver_prefix = "libmysqlclient ";
 std::optional<phase> run_phased(MYSQL* m, const std::string& sql) {
     if (mysql_send_query(m, sql.data(), static_cast<unsigned long>(sql.size())) != 0) return phase::send;
     if (mysql_read_query_result(m) != 0) return phase::read_result;
-    if (MYSQL_RES* r = mysql_store_result(m)) {
+    // The rows as the adapter reads them: as they arrive (mysql_use_result), then the error, if any.
+    if (MYSQL_RES* r = mysql_use_result(m)) {
+        while (mysql_fetch_row(r) != nullptr) {
+        }
+        const bool failed = mysql_errno(m) != 0;
         mysql_free_result(r);
-        return std::nullopt;
+        return failed ? std::optional<phase>(phase::fetch) : std::nullopt;
     }
     if (mysql_errno(m) != 0) return phase::fetch;
     return std::nullopt;
@@ -331,7 +335,7 @@ TEST_CASE("C API: wait_timeout expired while idle: 2006 at send, not executed, r
 // ---- Interrupted statements: the connection stays ------------------------------------------------
 
 // The result-set header arrives before SLEEP() is interrupted, so mysql_read_query_result succeeds
-// and 1317 comes from mysql_store_result (fault matrix: "raised while fetching").
+// and 1317 comes with the rows (fault matrix: "raised while fetching").
 TEST_CASE("C API: KILL QUERY is 1317 while fetching: usable, interrupted, not retried", "[classification][capi]") {
     auto srv = server::attach();
     auto m = capi_connect(srv.where());

@@ -36,7 +36,65 @@ struct thaw_guard {
     ~thaw_guard() { s.thaw(); }
 };
 
+// KILL (QUERY or CONNECTION) session `id` once it sleeps in SLEEP(): the statements below sleep only
+// after their first rows went out, so the fault lands while the client is reading rows.
+void kill_when_sleeping(const server& srv, std::uint64_t id, bool query_only) {
+    auto admin = capi_connect(srv.where(), capi_options{true});
+    const std::string probe = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(id) +
+                              " AND STATE = 'User sleep'";
+    const auto until = clk::now() + 10s;
+    while (clk::now() < until && capi_scalar(admin.get(), probe) != "1") std::this_thread::sleep_for(5ms);
+    capi_exec(admin.get(), std::string(query_only ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(id));
+}
+
+// Rows 1-3 carry 64 KB each (more than the server's net buffer, so they are sent at once); row 4
+// sleeps on session `id` only, so a retry on another session runs straight through.
+std::string rows_then_sleep(std::uint64_t id) {
+    return "SELECT seq, IF(seq <= 3, REPEAT('x', 65536), SLEEP(IF(CONNECTION_ID() = " + std::to_string(id) +
+           ", 5, 0))) FROM seq_1_to_10";
+}
+
 }  // namespace
+
+// lifeline's adapter reads rows as they arrive (mysql_use_result): a failure after some rows must
+// fail the whole statement, and a retry must not add its rows to the first attempt's.
+TEST_CASE("capi: a statement interrupted while its rows arrive fails whole: no partial result", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    const auto id = db->connection_id();
+    result r;
+    std::error_code ec;
+    diagnostics d;
+    {
+        after killer(0ms, [&] { kill_when_sleeping(srv, id, true); });
+        db->query(rows_then_sleep(id), r, lifeline::idempotent, {}, ec, d);
+    }
+    CHECK(ec == make_driver_error_code(1317));  // interrupted: not retried
+    CHECK(d.where == phase::fetch);
+    CHECK(r.rows.empty());  // not the three rows that came before the error
+    CHECK(db->connection_id() == id);  // usable: the same session goes on
+    db->query("SELECT 'next'", r, lifeline::idempotent);
+    CHECK(r.scalar() == std::optional<std::string>("next"));
+}
+
+TEST_CASE("capi: a connection lost while rows arrive is retried into a clean result", "[retry][capi]") {
+    auto srv = server::attach();
+    auto db = make_db(srv);
+    db->connect();
+    const auto id = db->connection_id();
+    result r;
+    {
+        after killer(0ms, [&] { kill_when_sleeping(srv, id, false); });
+        db->query(rows_then_sleep(id), r, lifeline::idempotent);
+    }
+    CHECK(r.attempts == 2);
+    CHECK(db->connection_id() != id);
+    REQUIRE(r.rows.size() == 10);  // the second attempt's rows only
+    for (std::size_t i = 0; i < r.rows.size(); ++i)
+        CHECK(r.rows[i][0] == std::optional<std::string>(std::to_string(i + 1)));
+    CHECK(r.rows[0][1]->size() == 65536);
+}
 
 TEST_CASE("capi: OPT_RECONNECT is off on every connection lifeline makes", "[retry][capi]") {
     auto srv = server::attach();
