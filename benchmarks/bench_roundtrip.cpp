@@ -1,8 +1,8 @@
 // (a) `SELECT 1` round trip on one thread: raw MYSQL* vs lifeline::connection<capi> vs
 // lifeline::pool<capi> borrow + query + return (a pool of one connection).
 //
-// Like for like: the raw loop reads each value into a string it keeps, so lifeline reads into a
-// result it keeps (query(sql, into, ...), the hot-path form) and the pool side does the same
+// Like for like in what each side keeps: the raw loop reads each value into a string it keeps, so
+// lifeline reads into a result it keeps (query(sql, into, ...), the hot-path form) and the pool side does the same
 // through its borrowed connection. The convenience form that returns a fresh result (3
 // allocations a query) is measured beside them and printed as `reported` lines (no target).
 //

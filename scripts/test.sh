@@ -32,10 +32,13 @@ bg_build() {  # bg_build <build dir> [--target T] [cmake args...]: configure_and
   local dir="$1"
   set -m  # its own process group, so an interrupted run can stop the whole build
   (
-    # SCHED_IDLE for this subshell before it starts anything (its children inherit it).
-    chrt -i -p 0 "$BASHPID" >/dev/null 2>&1 || renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+    # SCHED_IDLE (and idle I/O class) for this subshell before it starts anything; its children
+    # inherit both.
+    chrt -i -p 0 "$BASHPID" >/dev/null 2>&1 || renice -n 19 -p "$BASHPID" >/dev/null 2>&1 ||
+      echo "(could not lower this build's CPU priority: it competes with the tests)"
+    ionice -c 3 -p "$BASHPID" >/dev/null 2>&1 || true
     configure_and_build "$@"
-  ) >"$dir.stage.log" 2>&1 &
+  ) </dev/null >"$dir.stage.log" 2>&1 &
   bg_pid=$!
   set +m
 }

@@ -37,21 +37,24 @@ struct thaw_guard {
 };
 
 // KILL (QUERY or CONNECTION) session `id` once it sleeps in SLEEP(): the statements below sleep only
-// after their first rows went out, so the fault lands while the client is reading rows.
-void kill_when_sleeping(const server& srv, std::uint64_t id, bool query_only) {
+// after their first rows went out, so the fault lands while the client is reading rows. True if
+// it saw the sleep (the kill then came inside it: the sleep is 60 s).
+bool kill_when_sleeping(const server& srv, std::uint64_t id, bool query_only) {
     auto admin = capi_connect(srv.where(), capi_options{true});
     const std::string probe = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + std::to_string(id) +
                               " AND STATE = 'User sleep'";
-    const auto until = clk::now() + 10s;
-    while (clk::now() < until && capi_scalar(admin.get(), probe) != "1") std::this_thread::sleep_for(5ms);
+    const auto until = clk::now() + 30s;
+    bool saw = false;
+    while (!(saw = capi_scalar(admin.get(), probe) == "1") && clk::now() < until) std::this_thread::sleep_for(5ms);
     capi_exec(admin.get(), std::string(query_only ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(id));
+    return saw;
 }
 
 // Rows 1-3 carry 64 KB each (more than the server's net buffer, so they are sent at once); row 4
 // sleeps on session `id` only, so a retry on another session runs straight through.
 std::string rows_then_sleep(std::uint64_t id) {
     return "SELECT seq, IF(seq <= 3, REPEAT('x', 65536), SLEEP(IF(CONNECTION_ID() = " + std::to_string(id) +
-           ", 5, 0))) FROM seq_1_to_10";
+           ", 60, 0))) FROM seq_1_to_10";
 }
 
 }  // namespace
@@ -60,16 +63,39 @@ std::string rows_then_sleep(std::uint64_t id) {
 // fail the whole statement, and a retry must not add its rows to the first attempt's.
 TEST_CASE("capi: a statement interrupted while its rows arrive fails whole: no partial result", "[retry][capi]") {
     auto srv = server::attach();
+    {
+        // The premise, on the raw C API: three rows reach the client, then the error.
+        auto raw = capi_connect(srv.where());
+        const auto raw_id = mysql_thread_id(raw.get());
+        const std::string sql = rows_then_sleep(raw_id);
+        int rows = 0;
+        unsigned err = 0;
+        bool saw = false;
+        {
+            after killer(0ms, [&] { saw = kill_when_sleeping(srv, raw_id, true); });
+            REQUIRE(mysql_real_query(raw.get(), sql.data(), static_cast<unsigned long>(sql.size())) == 0);
+            MYSQL_RES* res = mysql_use_result(raw.get());
+            REQUIRE(res != nullptr);
+            while (mysql_fetch_row(res) != nullptr) ++rows;
+            err = mysql_errno(raw.get());
+            mysql_free_result(res);
+        }
+        REQUIRE(saw);
+        CHECK(rows == 3);
+        CHECK(err == 1317);
+    }
     auto db = make_db(srv);
     db->connect();
     const auto id = db->connection_id();
     result r;
     std::error_code ec;
     diagnostics d;
+    bool saw = false;
     {
-        after killer(0ms, [&] { kill_when_sleeping(srv, id, true); });
+        after killer(0ms, [&] { saw = kill_when_sleeping(srv, id, true); });
         db->query(rows_then_sleep(id), r, lifeline::idempotent, {}, ec, d);
     }
+    REQUIRE(saw);
     CHECK(ec == make_driver_error_code(1317));  // interrupted: not retried
     CHECK(d.where == phase::fetch);
     CHECK(r.rows.empty());  // not the three rows that came before the error
@@ -84,10 +110,12 @@ TEST_CASE("capi: a connection lost while rows arrive is retried into a clean res
     db->connect();
     const auto id = db->connection_id();
     result r;
+    bool saw = false;
     {
-        after killer(0ms, [&] { kill_when_sleeping(srv, id, false); });
+        after killer(0ms, [&] { saw = kill_when_sleeping(srv, id, false); });
         db->query(rows_then_sleep(id), r, lifeline::idempotent);
     }
+    REQUIRE(saw);
     CHECK(r.attempts == 2);
     CHECK(db->connection_id() != id);
     REQUIRE(r.rows.size() == 10);  // the second attempt's rows only

@@ -392,19 +392,28 @@ struct driver_traits<capi> {
             MYSQL_RES* r = mysql_use_result(m);
             if (r) {
                 const unsigned n = mysql_num_fields(r);
-                if (w) {
-                    MYSQL_FIELD* fields = mysql_fetch_fields(r);
-                    w.begin_set(n);
-                    for (unsigned i = 0; i < n; ++i) w.column(i, fields[i].name, fields[i].name_length);
-                }
-                while (MYSQL_ROW row = mysql_fetch_row(r)) {
-                    if (!w) continue;
-                    unsigned long* len = mysql_fetch_lengths(r);
-                    w.begin_row();
-                    for (unsigned i = 0; i < n; ++i) {
-                        if (row[i]) w.cell(i, row[i], len[i]);
-                        else w.null(i);
+                try {
+                    if (w) {
+                        MYSQL_FIELD* fields = mysql_fetch_fields(r);
+                        w.begin_set(n);
+                        for (unsigned i = 0; i < n; ++i) w.column(i, fields[i].name, fields[i].name_length);
                     }
+                    while (MYSQL_ROW row = mysql_fetch_row(r)) {
+                        if (!w) continue;
+                        unsigned long* len = mysql_fetch_lengths(r);
+                        w.begin_row();
+                        for (unsigned i = 0; i < n; ++i) {
+                            if (row[i]) w.cell(i, row[i], len[i]);
+                            else w.null(i);
+                        }
+                    }
+                } catch (...) {
+                    // Out of memory while keeping a row: the rest of the rows is still on the wire,
+                    // so the stream is out of step and the caller closes the session (the
+                    // non-throwing contract does). Free the result without reading them.
+                    r->handle = nullptr;
+                    mysql_free_result(r);
+                    throw;
                 }
                 // The end of the rows or a failure while reading them (the connection lost
                 // mid-result, a server error after some rows): only mysql_errno() tells which.
@@ -412,8 +421,15 @@ struct driver_traits<capi> {
                 if (failed) out = capi::make_diagnostics(m, phase::fetch);
                 mysql_free_result(r);
                 if (failed) return false;
-            } else if (mysql_errno(m) != 0) {
+            } else if (mysql_errno(m) != 0 || mysql_field_count(m) != 0) {
+                // A result set the driver could not start reading: mysql_use_result sets no error
+                // when its own allocation fails (mysql_store_result would say 2008).
                 out = capi::make_diagnostics(m, phase::fetch);
+                if (out.code == 0) {
+                    out.code = 2008;  // CR_OUT_OF_MEMORY
+                    out.sqlstate = "HY000";
+                    out.client_message = "the driver could not start reading the result set (out of memory)";
+                }
                 return false;
             } else if (w) {
                 w.counts(mysql_affected_rows(m), mysql_insert_id(m));
