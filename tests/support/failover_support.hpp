@@ -122,8 +122,13 @@ private:
     std::thread thread_;
 };
 
-inline std::multiset<long long> keys_on(const endpoint& e, const std::string& table) {
+// `causal`: Galera only. A node applies the write sets other nodes committed a moment after their
+// COMMIT returned (certification is synchronous, applying is not): a plain read there can miss
+// the last acknowledged writes. wsrep_sync_wait = 1 waits until the node has applied everything
+// committed in the cluster before the read.
+inline std::multiset<long long> keys_on(const endpoint& e, const std::string& table, bool causal = false) {
     auto m = capi_connect(e);
+    if (causal) capi_exec(m.get(), "SET SESSION wsrep_sync_wait = 1");
     std::multiset<long long> keys;
     const std::string q = "SELECT k FROM " + table;
     if (mysql_query(m.get(), q.c_str()) != 0) throw server_error(q + ": " + mysql_error(m.get()));
