@@ -371,6 +371,34 @@ TEST_CASE("capi: run() wraps existing C API code", "[retry][capi]") {
     CHECK(got == "legacy");
 }
 
+// Found by the chaos test (seed 524815649): a callable's UPDATE was killed (1317) after its INSERT,
+// inside its own BEGIN; lifeline said "failed", and the next callable's BEGIN committed the INSERT.
+TEST_CASE("capi: run() that fails inside a transaction it began leaves nothing to commit later", "[retry][capi]") {
+    auto srv = server::attach();
+    {
+        auto admin = capi_connect(srv.where());
+        capi_exec(admin.get(), "CREATE TABLE run_txn (k INT PRIMARY KEY) ENGINE=InnoDB");
+    }
+    auto db = make_db(srv);
+    db->connect();
+    const auto id = db->connection_id();
+    std::error_code ec;
+    diagnostics d;
+    db->run(
+        [](MYSQL* m) {
+            // Its own transaction; the second statement fails, so its COMMIT never runs.
+            if (mysql_query(m, "BEGIN") == 0 && mysql_query(m, "INSERT INTO run_txn VALUES (1)") == 0 &&
+                mysql_query(m, "UPDATE no_such_table SET k = 1") == 0)
+                mysql_query(m, "COMMIT");
+        },
+        {}, {}, ec, d);
+    CHECK(ec == make_driver_error_code(1146));  // a definite failure: "not done"
+    // The next callable begins its own transaction and commits it (BEGIN would commit an open one).
+    db->run([](MYSQL* m) { mysql_query(m, "BEGIN") == 0 && mysql_query(m, "COMMIT") == 0; }, lifeline::idempotent);
+    CHECK(count_rows(srv, "run_txn") == "0");
+    CHECK(db->connection_id() != id);  // the failed callable's session was closed: its transaction rolled back
+}
+
 TEST_CASE("capi: a server that is down gives a typed error within the deadline", "[retry][capi][disruptive]") {
     auto srv = server::attach();
     srv.stop();

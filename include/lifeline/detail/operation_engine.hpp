@@ -124,6 +124,13 @@ public:
             if (e.in_txn_before) st.transaction_lost = true;
             st.open = false;
             st.in_transaction = false;
+        } else if (spec_.black_box && e.in_txn_after && !e.in_txn_before) {
+            // The callable failed inside a transaction it began itself (its COMMIT never ran).
+            // The caller is told it failed, so that transaction must never commit: the next
+            // BEGIN or DDL on this session would commit it implicitly. The session is closed,
+            // and the server rolls the transaction back.
+            st.open = false;
+            st.in_transaction = false;
         } else {
             st.in_transaction = e.in_txn_after;
         }
