@@ -124,25 +124,32 @@ public:
             if (e.in_txn_before) st.transaction_lost = true;
             st.open = false;
             st.in_transaction = false;
-        } else if (spec_.black_box && e.in_txn_after && !e.in_txn_before) {
-            // The callable failed inside a transaction it began itself (its COMMIT never ran).
-            // The caller is told it failed, so that transaction must never commit: the next
-            // BEGIN or DDL on this session would commit it implicitly. The session is closed,
-            // and the server rolls the transaction back.
-            st.open = false;
-            st.in_transaction = false;
         } else {
             st.in_transaction = e.in_txn_after;
         }
         const decision dec =
             this->policy_.decide(c, decision_input{spec_.idempotent, spec_.can_verify, e.in_txn_before, st.can_reroute});
+        // A callable that failed inside a transaction it began itself (its COMMIT never ran): the
+        // next BEGIN or DDL on this session would commit that transaction implicitly. Unless the
+        // caller is told the outcome is unknown (then it stays open, in_transaction() says so,
+        // and the caller decides), the session is closed and the server rolls it back: before a
+        // definite "failed" (which must stay true) and before any retry (which starts clean).
+        const bool own_txn_open = spec_.black_box && st.open && st.in_transaction && !e.in_txn_before;
         if (dec.step == next_step::fail) {
             std::error_code ec = dec.error ? dec.error : make_driver_error_code(e.diag.code);
             if (!ec) ec = make_error_code(errc::outcome_unknown);  // a driver that failed without a number
             if (e.cut && !dec.error) ec = make_error_code(errc::deadline_exceeded);
             if (ec == errc::transaction_lost) st.transaction_lost = true;
             if (ec == errc::outcome_unknown && c.connection == connection_state::broken) st.open = false;
+            if (own_txn_open && !base::is_unknown_family(ec) && !unknown_pending_) {
+                st.open = false;
+                st.in_transaction = false;
+            }
             return this->finish(ec, dec.why);
+        }
+        if (own_txn_open) {
+            st.open = false;
+            st.in_transaction = false;
         }
         if (dec.step == next_step::verify_then_retry) {
             // Verify on a new session, after the old one is shut out: it may still be running the
